@@ -1,0 +1,18 @@
+//! resdash: train a plain CNN and a ResNet of the same depth side by side and watch, live, why
+//! shortcuts matter (He et al., 2016).
+//!
+//! Layers, with dependencies pointing one way: `config`, `data`, `model` → `train` (the trainer
+//! thread) → `protocol` (the only types that cross threads) → `runlog`, `headless`, and the UI.
+
+pub mod backend;
+pub mod config;
+pub mod data;
+pub mod model;
+pub mod protocol;
+pub mod rng;
+pub mod train;
+pub mod cli;
+pub mod progress;
+pub mod runlog;
+pub mod headless;
+pub mod sweep;

@@ -1,0 +1,113 @@
+//! The `resdash` binary: parse flags, resolve the config, load the data, then hand over to the
+//! headless runner, the sweep or the dashboard. Every user-caused error ends here as one clear
+//! message and exit status 2.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use resdash::cli::{Cli, Commands};
+use resdash::config::Config;
+use resdash::headless::{self, HeadlessOptions, Outcome};
+use resdash::runlog::{RunLog, new_run_id};
+use resdash::train::{CheckpointState, TrainerSetup, spawn};
+use resdash::{data, sweep};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Defaults ← (`--config` file | the checkpoint's config) ← `--set` and flags.
+fn resolve_config(cli: &Cli) -> anyhow::Result<Config> {
+    let overrides = cli.run.overrides();
+    if let Some(dir) = &cli.resume {
+        if cli.run.config.is_some() {
+            bail!("--resume uses the config saved in the checkpoint; drop --config (use --set to change a key)");
+        }
+        let state = CheckpointState::read(dir)?;
+        let origin = dir.join("state.json").display().to_string();
+        return Ok(Config::from_toml(&state.config.to_toml(), &origin, &overrides)?);
+    }
+    Ok(Config::load(cli.run.config.as_deref(), &overrides)?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = resolve_config(&cli)?;
+    let sweep_depths = match &cli.command {
+        Some(Commands::Sweep { depths, steps, .. }) => {
+            if *steps == 0 {
+                bail!("--steps must be at least 1");
+            }
+            if depths.is_empty() {
+                bail!("--depths needs at least one depth");
+            }
+            let mut overrides = vec![format!("run.max_steps={steps}"), format!("model.depth={}", depths[0])];
+            overrides.extend(depths[1..].iter().map(|d| format!("model.depth={d}")));
+            // Validate every depth through the config rules, then start at the first.
+            for item in &overrides[1..] {
+                Config::from_toml(&config.to_toml(), "sweep", &[item.clone()])?;
+            }
+            config = Config::from_toml(&config.to_toml(), "sweep", &overrides[..2])?;
+            Some(depths.clone())
+        }
+        None => None,
+    };
+    if cli.max_time.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+        bail!("--max-time must be a positive number of seconds");
+    }
+    let data = data::load(&config).with_context(|| format!("loading the {} dataset", config.data.source.name()))?;
+    if data.train.len() < 1 || data.test.is_empty() {
+        bail!("the {} dataset has an empty split (check data.train_limit / data.test_limit)", data.name);
+    }
+    let parent = PathBuf::from(&config.run.run_dir);
+    let run_id = new_run_id(&parent);
+    let run_dir = parent.join(&run_id);
+    let log = RunLog::create(&run_dir, &config).with_context(|| format!("creating run directory {}", run_dir.display()))?;
+
+    let headless = cli.headless || sweep_depths.is_some() || !std::io::stdout().is_terminal();
+    if !cli.headless && sweep_depths.is_none() && !std::io::stdout().is_terminal() {
+        eprintln!("note   stdout is not a terminal: running headless (metrics in {})", log.path().display());
+    }
+    let setup = TrainerSetup { config, data: Arc::new(data), run_id, run_dir: run_dir.clone(), resume: cli.resume.clone() };
+    let options = HeadlessOptions {
+        max_time: cli.max_time.map(Duration::from_secs_f64),
+        jsonl: cli.jsonl,
+        progress: true,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    if !headless {
+        eprintln!("note   the dashboard is not available in this build; running headless");
+    }
+    let handle = spawn(setup).map_err(anyhow::Error::msg)?;
+    let outcome = match (&cli.command, sweep_depths) {
+        (Some(Commands::Sweep { json, .. }), Some(depths)) => {
+            let (outcome, rows) = runtime.block_on(sweep::run(handle, log, &depths, &options));
+            if *json {
+                println!("{}", sweep::json(&rows));
+            } else {
+                print!("{}", sweep::table(&rows));
+            }
+            outcome
+        }
+        _ => runtime.block_on(headless::run(handle, log, &options)),
+    };
+    report_run_dir(&run_dir, outcome);
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+fn report_run_dir(run_dir: &Path, outcome: Outcome) {
+    if outcome != Outcome::Setup {
+        eprintln!("done   run directory {}", run_dir.display());
+    }
+}

@@ -1,0 +1,130 @@
+//! One basic block: conv3x3-BN-ReLU-conv3x3-BN (the branch F_b), `+ S_b(x)` in the residual net,
+//! then ReLU.
+
+use burn::module::Module;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::conv3x3;
+use super::probe::BlockProbes;
+use super::shortcut::{Projection, subsample_pad};
+use crate::config::Shortcut;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockConfig {
+    /// `[in, out]` channels.
+    pub channels: [usize; 2],
+    pub stride: usize,
+    /// 0, 1 or 2.
+    pub stage: usize,
+    pub shortcut: Shortcut,
+    pub residual: bool,
+}
+
+#[derive(Module, Debug)]
+pub struct BasicBlock<B: Backend> {
+    conv1: Conv2d<B>,
+    bn1: BatchNorm<B>,
+    conv2: Conv2d<B>,
+    pub(crate) bn2: BatchNorm<B>,
+    /// Option B where the shape changes (residual net only).
+    projection: Option<Projection<B>>,
+    #[module(skip)]
+    residual: bool,
+    #[module(skip)]
+    stride: usize,
+    /// Zero channels option A appends on the shortcut.
+    #[module(skip)]
+    pad_channels: usize,
+    #[module(skip)]
+    stage: usize,
+}
+
+impl BlockConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> BasicBlock<B> {
+        let [inp, out] = self.channels;
+        let reshapes = self.stride != 1 || inp != out;
+        let projection = (self.residual && reshapes && self.shortcut == Shortcut::B)
+            .then(|| Projection::new(self.channels, self.stride, device));
+        BasicBlock {
+            conv1: conv3x3([inp, out], self.stride).init(device),
+            bn1: BatchNormConfig::new(out).init(device),
+            conv2: conv3x3([out, out], 1).init(device),
+            bn2: BatchNormConfig::new(out).init(device),
+            projection,
+            residual: self.residual,
+            stride: self.stride,
+            pad_channels: out - inp,
+            stage: self.stage,
+        }
+    }
+}
+
+impl<B: Backend> BasicBlock<B> {
+    /// `y = relu(F(x) + S(x))` (residual) or `relu(F(x))` (plain). With `probes`, the zero probe
+    /// tensors are added at the block input, the branch input, the shortcut input and the sum,
+    /// so their gradients are the gradients at those points.
+    pub fn forward(&self, x: Tensor<B, 4>, probes: Option<&BlockProbes<B>>) -> Tensor<B, 4> {
+        let x = match probes {
+            Some(p) => x + p.input.clone(),
+            None => x,
+        };
+        let branch_in = match probes {
+            Some(p) => x.clone() + p.branch.clone(),
+            None => x.clone(),
+        };
+        let f = relu(self.bn1.forward(self.conv1.forward(branch_in))); // [b, out, h/s, w/s]
+        let f = self.bn2.forward(self.conv2.forward(f)); // [b, out, h/s, w/s]
+        let sum = if self.residual {
+            let shortcut_in = match probes.and_then(|p| p.shortcut.as_ref()) {
+                Some(p) => x + p.clone(),
+                None => x,
+            };
+            f + self.shortcut(shortcut_in)
+        } else {
+            f
+        };
+        let sum = match probes {
+            Some(p) => sum + p.sum.clone(),
+            None => sum,
+        };
+        relu(sum)
+    }
+
+    /// S_b(x): identity, option A subsample + zero channels, or option B projection.
+    fn shortcut(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match &self.projection {
+            Some(projection) => projection.forward(x),
+            None if self.stride == 1 && self.pad_channels == 0 => x,
+            None => subsample_pad(x, self.pad_channels),
+        }
+    }
+
+    pub fn is_residual(&self) -> bool {
+        self.residual
+    }
+
+    pub fn stage(&self) -> usize {
+        self.stage
+    }
+
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    pub fn pad_channels(&self) -> usize {
+        self.pad_channels
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.bn2.gamma.shape().num_elements()
+    }
+
+    pub fn trainable_params(&self) -> usize {
+        let convs = self.conv1.weight.shape().num_elements() + self.conv2.weight.shape().num_elements();
+        let bns = 2 * (self.bn1.gamma.shape().num_elements() + self.bn2.gamma.shape().num_elements());
+        convs + bns + self.projection.as_ref().map_or(0, Projection::trainable_params)
+    }
+}

@@ -1,0 +1,66 @@
+//! Probes: zero tensors marked `require_grad()` added at interior points of the graph on probe
+//! steps. burn keeps gradients only for leaves; a probe is a leaf whose gradient is exactly the
+//! gradient at the point where it is added, and adding zero leaves the forward value unchanged.
+
+use burn::prelude::*;
+use burn::tensor::activation::relu;
+
+use super::{ResNet, global_average_pool};
+
+/// The probes of one block, plus its output (for the activation norm).
+#[derive(Debug, Clone)]
+pub struct BlockProbes<B: Backend> {
+    /// At x_b: its gradient is the total dL/dx_b.
+    pub input: Tensor<B, 4>,
+    /// At the input of the residual branch F_b: the branch part of dL/dx_b.
+    pub branch: Tensor<B, 4>,
+    /// At the input of the shortcut S_b (residual net only): the shortcut part of dL/dx_b.
+    pub shortcut: Option<Tensor<B, 4>>,
+    /// At s_b = F_b(x_b) + S_b(x_b), before the final ReLU: dL/ds_b.
+    pub sum: Tensor<B, 4>,
+}
+
+/// Everything a probed forward pass exposes.
+#[derive(Debug, Clone)]
+pub struct Probes<B: Backend> {
+    /// At the input images: the gradient reaching the stem.
+    pub image: Tensor<B, 4>,
+    pub blocks: Vec<BlockProbes<B>>,
+    /// Block outputs y_b (forward values, not probes).
+    pub outputs: Vec<Tensor<B, 4>>,
+    /// At the pooled features entering the classifier.
+    pub features: Tensor<B, 2>,
+}
+
+fn probe<B: Backend, const D: usize>(dims: [usize; D], device: &B::Device) -> Tensor<B, D> {
+    Tensor::zeros(dims, device).require_grad()
+}
+
+impl<B: Backend> ResNet<B> {
+    /// Forward pass with probes at every block; same logits as [`ResNet::forward`].
+    pub fn forward_probed(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Probes<B>) {
+        let device = x.device();
+        let image = probe(x.dims(), &device);
+        let x = x + image.clone();
+        let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(x))); // [b, 16w, h, w]
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        let mut outputs = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let [b, _, h, w] = x.dims();
+            let s = block.stride();
+            let p = BlockProbes {
+                input: probe(x.dims(), &device),
+                branch: probe(x.dims(), &device),
+                shortcut: block.is_residual().then(|| probe(x.dims(), &device)),
+                sum: probe([b, block.out_channels(), h / s, w / s], &device),
+            };
+            x = block.forward(x, Some(&p));
+            outputs.push(x.clone());
+            blocks.push(p);
+        }
+        let pooled = global_average_pool(x); // [b, 64w]
+        let features = probe(pooled.dims(), &device);
+        let logits = self.fc.forward(pooled + features.clone());
+        (logits, Probes { image, blocks, outputs, features })
+    }
+}

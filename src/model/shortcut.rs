@@ -1,0 +1,73 @@
+//! The shortcut path S_b of a block whose shape changes (stride 2, channels doubled).
+//! Option A (paper default): subsample by 2 and append zero channels — no parameters, and the
+//! shortcut's contribution lives in the first `in` channels. Option B: 1x1 convolution + BN.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig};
+use burn::prelude::*;
+
+use super::he_normal;
+
+/// Option B's projection: 1x1 convolution with stride 2, then BN.
+#[derive(Module, Debug)]
+pub struct Projection<B: Backend> {
+    conv: Conv2d<B>,
+    bn: BatchNorm<B>,
+}
+
+impl<B: Backend> Projection<B> {
+    pub fn new(channels: [usize; 2], stride: usize, device: &B::Device) -> Self {
+        Self {
+            conv: Conv2dConfig::new(channels, [1, 1])
+                .with_stride([stride, stride])
+                .with_bias(false)
+                .with_initializer(he_normal())
+                .init(device),
+            bn: BatchNormConfig::new(channels[1]).init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.bn.forward(self.conv.forward(x))
+    }
+
+    pub fn trainable_params(&self) -> usize {
+        self.conv.weight.shape().num_elements() + 2 * self.bn.gamma.shape().num_elements()
+    }
+}
+
+/// Option A: keep every second row and column, then append `extra` zero channels.
+///
+/// Subsampling is a reshape to `[b, c, h/2, 2, w/2, 2]` and a plain slice of index 0 in the two
+/// size-2 axes: no stepped slice, which is a slow path on some backends.
+pub fn subsample_pad<B: Backend>(x: Tensor<B, 4>, extra: usize) -> Tensor<B, 4> {
+    let [b, c, h, w] = x.dims();
+    let (h2, w2) = (h / 2, w / 2);
+    let x = x
+        .reshape([b, c, h2, 2, w2, 2])
+        .slice([0..b, 0..c, 0..h2, 0..1, 0..w2, 0..1])
+        .reshape([b, c, h2, w2]); // [b, c, h/2, w/2]
+    if extra == 0 {
+        return x;
+    }
+    let zeros = Tensor::zeros([b, extra, h2, w2], &x.device());
+    Tensor::cat(vec![x, zeros], 1) // [b, c + extra, h/2, w/2]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type B = burn::backend::Flex;
+
+    #[test]
+    fn subsample_keeps_even_positions_and_pads_zero_channels() {
+        let device = Default::default();
+        let x = Tensor::<B, 1>::arange(0..32, &device).float().reshape([1, 2, 4, 4]);
+        let y = subsample_pad(x, 2);
+        assert_eq!(y.dims(), [1, 4, 2, 2]);
+        let v: Vec<f32> = y.into_data().to_vec().unwrap();
+        assert_eq!(v, vec![0., 2., 8., 10., 16., 18., 24., 26., 0., 0., 0., 0., 0., 0., 0., 0.]);
+    }
+}

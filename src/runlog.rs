@@ -1,0 +1,81 @@
+//! The run directory: `runs/<id>/config.toml` (the resolved config) and `metrics.jsonl` (every
+//! event, one JSON object per line, each with the schema version and seconds since start).
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::protocol::{Event, LogLine, SCHEMA_VERSION};
+
+/// Appends events to `metrics.jsonl`.
+pub struct RunLog {
+    writer: BufWriter<File>,
+    started: Instant,
+    path: PathBuf,
+}
+
+/// A fresh run id from the UTC time: `20261127-201530` (a suffix is added if it is taken).
+pub fn new_run_id(parent: &Path) -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let base = format_utc(secs);
+    let mut id = base.clone();
+    let mut n = 1;
+    while parent.join(&id).exists() {
+        n += 1;
+        id = format!("{base}-{n}");
+    }
+    id
+}
+
+/// `YYYYMMDD-HHMMSS` for seconds since the Unix epoch (proleptic Gregorian, UTC).
+fn format_utc(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+impl RunLog {
+    /// Creates `dir`, writes `config.toml` and opens `metrics.jsonl` for appending.
+    pub fn create(dir: &Path, config: &Config) -> std::io::Result<RunLog> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("config.toml"), config.to_toml())?;
+        let path = dir.join("metrics.jsonl");
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok(RunLog { writer: BufWriter::new(file), started: Instant::now(), path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one line and flushes it, so `tail -f` and a crash both see whole lines.
+    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
+        let line = LogLine { v: SCHEMA_VERSION, t: self.started.elapsed().as_secs_f64(), event: event.clone() };
+        serde_json::to_writer(&mut self.writer, &line)?;
+        self.writer.write_all(b"\n")?;
+        self.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_formatting() {
+        assert_eq!(format_utc(0), "19700101-000000");
+        assert_eq!(format_utc(1_795_810_530), "20261127-201530");
+    }
+}

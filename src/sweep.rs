@@ -1,0 +1,72 @@
+//! `resdash sweep`: both nets at each depth in turn, `--steps` steps each, then the table of
+//! final train/test errors per depth — the seed paper's Figure 1 as text.
+
+use serde::Serialize;
+
+use crate::headless::{HeadlessOptions, Outcome, drive};
+use crate::protocol::{Command, DepthSummary, Event, RunState};
+use crate::runlog::RunLog;
+use crate::train::TrainerHandle;
+
+/// One row of `--json` output (errors in percent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepRow {
+    pub depth: usize,
+    pub steps: u64,
+    pub plain_train_error: f64,
+    pub plain_test_error: f64,
+    pub residual_train_error: f64,
+    pub residual_test_error: f64,
+}
+
+impl From<&DepthSummary> for SweepRow {
+    fn from(s: &DepthSummary) -> Self {
+        SweepRow {
+            depth: s.depth,
+            steps: s.steps,
+            plain_train_error: s.train_error[0],
+            plain_test_error: s.test_error[0],
+            residual_train_error: s.train_error[1],
+            residual_test_error: s.test_error[1],
+        }
+    }
+}
+
+/// Runs the sweep; the trainer must have been started at `depths[0]` with `max_steps` set.
+pub async fn run(handle: TrainerHandle, log: RunLog, depths: &[usize], options: &HeadlessOptions) -> (Outcome, Vec<SweepRow>) {
+    let mut rows = Vec::new();
+    let mut next = depths.iter().skip(1);
+    let outcome = drive(handle, log, options, |event, commands| match event {
+        Event::DepthSummary(s) => {
+            rows.push(SweepRow::from(s));
+            false
+        }
+        Event::State { state: RunState::Finished, .. } => match next.next() {
+            Some(&depth) => {
+                let _ = commands.send(Command::SetDepth { depth });
+                false
+            }
+            None => true,
+        },
+        _ => false,
+    })
+    .await;
+    (outcome, rows)
+}
+
+/// The table printed by `resdash sweep`.
+pub fn table(rows: &[SweepRow]) -> String {
+    let mut out = String::from("depth   steps | plain train  plain test | residual train  residual test\n");
+    for r in rows {
+        out.push_str(&format!(
+            "{:>5} {:>7} | {:>10.2}% {:>10.2}% | {:>13.2}% {:>13.2}%\n",
+            r.depth, r.steps, r.plain_train_error, r.plain_test_error, r.residual_train_error, r.residual_test_error
+        ));
+    }
+    out
+}
+
+/// The `--json` line: `{"rows":[…]}`.
+pub fn json(rows: &[SweepRow]) -> String {
+    serde_json::json!({ "rows": rows }).to_string()
+}

@@ -1,0 +1,420 @@
+//! The training loop: both nets, same batches, commands applied between steps, every change
+//! echoed as an [`Event`]. Runs on its own OS thread (see `spawn`); while paused it blocks on the
+//! command channel, and it returns when that channel closes or `Quit` arrives.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::Instant;
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+
+use super::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, CheckpointState};
+use super::eval::{batch_tensors, evaluate};
+use super::events::Events;
+use super::nets::{NetState, Pass};
+use super::schedule::learning_rate;
+use crate::config::Config;
+use crate::data::{Cursor, Dataset, Sampler};
+use crate::model::ResNetConfig;
+use crate::protocol::{
+    Change, Command, DepthSummary, EvalReport, Event, Fault, Hyper, HyperState, Net, RunInfo, RunState, Score,
+    StepReport,
+};
+
+/// What a trainer is started with.
+#[derive(Debug, Clone)]
+pub struct TrainerSetup {
+    pub config: Config,
+    pub data: Arc<Dataset>,
+    pub run_id: String,
+    /// `runs/<id>`: checkpoints go to its `checkpoints/`.
+    pub run_dir: PathBuf,
+    /// Continue from this checkpoint directory.
+    pub resume: Option<PathBuf>,
+}
+
+pub struct Trainer<B: AutodiffBackend> {
+    config: Config,
+    data: Arc<Dataset>,
+    run_id: String,
+    run_dir: PathBuf,
+    device: B::Device,
+    backend: &'static str,
+    nets: Vec<NetState<B>>,
+    hyper: HyperState,
+    sampler: Sampler,
+    /// Global step: steps done so far, over all depths.
+    step: u64,
+    depth_start_step: u64,
+    summaries: Vec<DepthSummary>,
+    state: RunState,
+    /// Steps left of a `Step` command.
+    steps_left: u32,
+    /// The current depth already has its summary row (it finished).
+    summarized: bool,
+    events: Events,
+    commands: Receiver<Command>,
+}
+
+impl<B: AutodiffBackend> Trainer<B> {
+    pub fn new(
+        setup: TrainerSetup,
+        device: B::Device,
+        backend: &'static str,
+        events: Events,
+        commands: Receiver<Command>,
+    ) -> Result<Self, CheckpointError> {
+        let TrainerSetup { config, data, run_id, run_dir, resume } = setup;
+        let hyper = hyper_from(&config);
+        let mut trainer = Trainer {
+            sampler: Sampler::new(config.run.seed, data.train.len(), Cursor::default()),
+            nets: Vec::new(),
+            config,
+            data,
+            run_id,
+            run_dir,
+            device,
+            backend,
+            hyper,
+            step: 0,
+            depth_start_step: 0,
+            summaries: Vec::new(),
+            state: RunState::WarmingUp,
+            steps_left: 0,
+            summarized: false,
+            events,
+            commands,
+        };
+        match resume {
+            Some(dir) => trainer.restore(&dir)?,
+            None => trainer.nets = trainer.fresh_nets(),
+        }
+        Ok(trainer)
+    }
+
+    fn restore(&mut self, dir: &std::path::Path) -> Result<(), CheckpointError> {
+        let state = CheckpointState::read(dir)?;
+        if state.config.model.depth != self.config.model.depth {
+            return Err(CheckpointError::OtherDepth {
+                path: dir.to_path_buf(),
+                found: state.config.model.depth,
+                requested: self.config.model.depth,
+            });
+        }
+        self.nets = checkpoint::load_nets::<B>(dir, &self.net_configs(), &state, &self.device)?;
+        self.hyper = state.hyper;
+        self.step = state.step;
+        self.depth_start_step = state.depth_start_step;
+        self.sampler = Sampler::new(self.config.run.seed, self.data.train.len(), state.cursor);
+        self.summaries = state.summaries;
+        self.run_id = state.run_id;
+        Ok(())
+    }
+
+    fn net_configs(&self) -> [ResNetConfig; 2] {
+        let m = &self.config.model;
+        let [c, _, _] = self.data.shape;
+        Net::BOTH.map(|net| ResNetConfig {
+            depth: m.depth,
+            width: m.width,
+            shortcut: m.shortcut,
+            residual: net == Net::Residual,
+            in_channels: c,
+            classes: self.data.classes,
+        })
+    }
+
+    fn fresh_nets(&self) -> Vec<NetState<B>> {
+        self.net_configs()
+            .iter()
+            .map(|c| NetState::new(c, self.config.run.seed, self.hyper.momentum, self.hyper.weight_decay, &self.device))
+            .collect()
+    }
+
+    fn depth_step(&self) -> u64 {
+        self.step - self.depth_start_step
+    }
+
+    fn info(&self) -> RunInfo {
+        let m = &self.config.model;
+        RunInfo {
+            run_id: self.run_id.clone(),
+            backend: self.backend.into(),
+            device: format!("{:?}", self.device),
+            dataset: self.data.name.clone(),
+            input_shape: self.data.shape,
+            classes: self.data.classes,
+            train_len: self.data.train.len(),
+            test_len: self.data.test.len(),
+            depth: m.depth,
+            width: m.width,
+            shortcut: format!("{:?}", m.shortcut),
+            params: [0, 1].map(|i| self.nets[i].model.trainable_params()),
+            blocks: self.nets[0].model.blocks().len(),
+            max_steps: self.config.run.max_steps,
+            hyper: self.hyper.clone(),
+            start_step: self.depth_start_step,
+        }
+    }
+
+    fn set_state(&mut self, state: RunState) {
+        if self.state != state {
+            self.state = state;
+            self.events.emit(Event::State { step: self.step, state });
+        }
+    }
+
+    fn is_waiting(&self) -> bool {
+        matches!(self.state, RunState::Paused | RunState::Faulted | RunState::Finished)
+    }
+
+    /// Runs until `Quit` or until the command channel closes.
+    pub fn run(mut self) {
+        self.events.emit(Event::Started(self.info()));
+        self.events.emit(Event::State { step: self.step, state: self.state });
+        loop {
+            loop {
+                match self.commands.try_recv() {
+                    Ok(command) => {
+                        if !self.apply(command) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            if self.is_waiting() {
+                match self.commands.recv() {
+                    Ok(command) => {
+                        if self.apply(command) {
+                            continue;
+                        }
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+            self.train_step();
+            self.after_step();
+        }
+    }
+
+    /// Applies one command; `false` means stop.
+    fn apply(&mut self, command: Command) -> bool {
+        match command {
+            Command::Quit => return false,
+            Command::Pause => {
+                if !matches!(self.state, RunState::Faulted | RunState::Finished) {
+                    self.set_state(RunState::Paused);
+                }
+            }
+            Command::Resume => {
+                if self.is_waiting() && !self.at_step_limit() {
+                    self.set_state(RunState::Running);
+                }
+            }
+            Command::Step { steps } => {
+                if self.is_waiting() && steps > 0 && !self.at_step_limit() {
+                    self.steps_left = steps;
+                    self.set_state(RunState::Stepping);
+                }
+            }
+            Command::Set { hyper } => self.set_hyper(hyper),
+            Command::SetDepth { depth } => self.change_depth(depth),
+            Command::Checkpoint => self.checkpoint(),
+        }
+        true
+    }
+
+    fn at_step_limit(&self) -> bool {
+        self.config.run.max_steps > 0 && self.depth_step() >= self.config.run.max_steps
+    }
+
+    fn set_hyper(&mut self, hyper: Hyper) {
+        if let Err(message) = hyper.validate() {
+            self.events.emit(Event::Warning { message: format!("ignored: {message}") });
+            return;
+        }
+        match hyper {
+            Hyper::LearningRate(v) => self.hyper.lr = v,
+            Hyper::Momentum(v) => self.hyper.momentum = v,
+            Hyper::WeightDecay(v) => self.hyper.weight_decay = v,
+            Hyper::BatchSize(v) => self.hyper.batch_size = v,
+            Hyper::EvalEvery(v) => self.hyper.eval_every = v,
+            Hyper::ProbeEvery(v) => self.hyper.probe_every = v,
+        }
+        if matches!(hyper, Hyper::Momentum(_) | Hyper::WeightDecay(_)) {
+            let (momentum, weight_decay) = (self.hyper.momentum, self.hyper.weight_decay);
+            for net in &mut self.nets {
+                net.reconfigure(momentum, weight_decay);
+            }
+        }
+        self.events.emit(Event::Changed { step: self.step, change: Change::Hyper { hyper } });
+    }
+
+    fn change_depth(&mut self, depth: usize) {
+        if depth < 8 || (depth - 2) % 6 != 0 {
+            self.events.emit(Event::Warning { message: format!("ignored: depth {depth} is not 6n+2 (8, 14, 20, 32, 44, 56, 110)") });
+            return;
+        }
+        if !self.summarized && self.depth_step() > 0 {
+            self.summarize();
+        }
+        let from = self.config.model.depth;
+        self.config.model.depth = depth;
+        self.nets = self.fresh_nets();
+        self.sampler = Sampler::new(self.config.run.seed, self.data.train.len(), Cursor::default());
+        self.depth_start_step = self.step;
+        self.summarized = false;
+        self.events.emit(Event::Changed { step: self.step, change: Change::Depth { from, to: depth } });
+        self.events.emit(Event::Started(self.info()));
+        if self.state == RunState::Finished {
+            self.set_state(RunState::Running);
+        }
+    }
+
+    fn train_step(&mut self) {
+        let started = Instant::now();
+        if self.step == 0 || self.state == RunState::WarmingUp {
+            self.set_state(RunState::WarmingUp);
+        }
+        let draw = self.sampler.next_batch(self.hyper.batch_size);
+        let key = [self.config.run.seed, draw.epoch, draw.position];
+        let batch = self.data.batch(&self.data.train, &draw.indices, Some(key));
+        let batch_size = batch.labels.len();
+        let (images, labels) = batch_tensors::<B>(batch, &self.device);
+        let lr = learning_rate(&self.hyper, self.depth_step());
+        let passes: Vec<Pass<B>> =
+            self.nets.iter().map(|net| net.forward_backward(images.clone(), labels.clone(), false)).collect();
+        let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
+        let scores: Vec<Score> = stats
+            .chunks_exact(2)
+            .map(|s| Score { loss: s[0], accuracy: s[1] / batch_size as f64 })
+            .collect();
+        if let Some((net, score)) = Net::BOTH.into_iter().zip(&scores).find(|(_, s)| !s.loss.is_finite()) {
+            self.events.emit(Event::Fault(Fault::NonFinite { net, step: self.step + 1, loss: score.loss }));
+            self.set_state(RunState::Faulted);
+            return;
+        }
+        let nets = std::mem::take(&mut self.nets);
+        self.nets = nets.into_iter().zip(passes).map(|(net, pass)| net.apply(lr, pass.grads)).collect();
+        self.step += 1;
+        self.events.emit(Event::Step(StepReport {
+            step: self.step,
+            epoch: draw.epoch,
+            lr,
+            batch_size,
+            scores: [scores[0], scores[1]],
+            step_ms: started.elapsed().as_secs_f64() * 1e3,
+        }));
+        if self.state == RunState::WarmingUp {
+            self.set_state(RunState::Running);
+        }
+    }
+
+    fn after_step(&mut self) {
+        if self.state == RunState::Faulted {
+            return;
+        }
+        let depth_step = self.depth_step();
+        if depth_step % self.hyper.eval_every == 0 {
+            self.eval();
+        }
+        if self.config.run.checkpoint_every > 0 && depth_step % self.config.run.checkpoint_every == 0 {
+            self.checkpoint();
+        }
+        if self.at_step_limit() {
+            self.summarize();
+            self.summarized = true;
+            self.set_state(RunState::Finished);
+        } else if self.state == RunState::Stepping {
+            self.steps_left = self.steps_left.saturating_sub(1);
+            if self.steps_left == 0 {
+                self.set_state(RunState::Paused);
+            }
+        }
+    }
+
+    fn eval_models(&self) -> Vec<crate::model::ResNet<B::InnerBackend>> {
+        self.nets.iter().map(NetState::eval_model).collect()
+    }
+
+    fn eval(&mut self) {
+        let models = self.eval_models();
+        let scores = evaluate(&models, &self.data, &self.data.test, 0, &self.device);
+        self.events.emit(Event::Eval(EvalReport {
+            step: self.step,
+            scores: [scores[0], scores[1]],
+            samples: self.data.test.len(),
+        }));
+    }
+
+    /// Closes the current depth: train error on a fixed training subset and test error, both in
+    /// eval mode.
+    fn summarize(&mut self) {
+        let models = self.eval_models();
+        let train = evaluate(&models, &self.data, &self.data.train, self.config.run.train_eval_size, &self.device);
+        let test = evaluate(&models, &self.data, &self.data.test, 0, &self.device);
+        let error = |s: &Score| 100.0 * (1.0 - s.accuracy);
+        let summary = DepthSummary {
+            depth: self.config.model.depth,
+            steps: self.depth_step(),
+            train_error: [error(&train[0]), error(&train[1])],
+            test_error: [error(&test[0]), error(&test[1])],
+        };
+        self.summaries.retain(|s| s.depth != summary.depth);
+        self.summaries.push(summary.clone());
+        self.events.emit(Event::DepthSummary(summary));
+    }
+
+    fn checkpoint(&mut self) {
+        let previous = self.state;
+        self.set_state(RunState::Checkpointing);
+        let state = CheckpointState {
+            schema: CHECKPOINT_SCHEMA,
+            run_id: self.run_id.clone(),
+            step: self.step,
+            depth_start_step: self.depth_start_step,
+            cursor: self.sampler.cursor(),
+            hyper: self.hyper.clone(),
+            config: self.config.clone(),
+            summaries: self.summaries.clone(),
+        };
+        let parent = self.run_dir.join("checkpoints");
+        let result = std::fs::create_dir_all(&parent)
+            .map_err(|e| CheckpointError::Write { path: parent.clone(), problem: e.to_string() })
+            .and_then(|()| checkpoint::save(&parent, &format!("step-{:06}", self.step), &state, &self.nets));
+        match result {
+            Ok(path) => self.events.emit(Event::Checkpointed { step: self.step, path: path.display().to_string() }),
+            Err(e) => self.events.emit(Event::Fault(Fault::Io { message: e.to_string() })),
+        }
+        self.set_state(previous);
+    }
+}
+
+fn hyper_from(config: &Config) -> HyperState {
+    HyperState {
+        lr: config.optim.lr,
+        momentum: config.optim.momentum,
+        weight_decay: config.optim.weight_decay,
+        batch_size: config.run.batch_size,
+        eval_every: config.run.eval_every,
+        probe_every: config.run.probe_every,
+        milestones: config.optim.milestones.clone(),
+        gamma: config.optim.gamma,
+        warmup_steps: config.optim.warmup_steps,
+        warmup_lr: config.optim.warmup_lr,
+    }
+}
+
+/// Concatenates scalars on the device and reads them back in one transfer.
+fn read_back<B: Backend>(parts: Vec<Tensor<B, 1>>) -> Vec<f64> {
+    Tensor::cat(parts, 0)
+        .into_data()
+        .convert::<f64>()
+        .to_vec()
+        .unwrap_or_default()
+}
