@@ -47,8 +47,15 @@ impl BackendKind {
 
     /// Names of the backends this binary was built with, for error messages.
     pub fn allowed() -> String {
-        let names: Vec<_> = Self::ALL.iter().filter(|k| k.is_compiled()).map(|k| k.name()).collect();
-        format!("one of the backends compiled into this binary: {}", names.join(", "))
+        let names: Vec<_> = Self::ALL
+            .iter()
+            .filter(|k| k.is_compiled())
+            .map(|k| k.name())
+            .collect();
+        format!(
+            "one of the backends compiled into this binary: {}",
+            names.join(", ")
+        )
     }
 
     /// Parses a backend name; an unknown name or one not compiled in is an error that says how

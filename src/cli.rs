@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "resdash", version, about = "Train a plain CNN and a ResNet side by side and watch why shortcuts matter")]
+#[command(
+    name = "resdash",
+    version,
+    about = "Train a plain CNN and a ResNet side by side and watch why shortcuts matter"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub run: RunArgs,

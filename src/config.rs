@@ -147,7 +147,11 @@ pub struct Config {
 
 impl Default for ModelConfig {
     fn default() -> Self {
-        Self { depth: 20, width: 1, shortcut: Shortcut::A }
+        Self {
+            depth: 20,
+            width: 1,
+            shortcut: Shortcut::A,
+        }
     }
 }
 
@@ -207,8 +211,10 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
         let (text, origin) = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
                 (text, path.display().to_string())
             }
             None => (String::new(), "built-in defaults".to_string()),
@@ -217,9 +223,15 @@ impl Config {
     }
 
     /// Like [`Config::load`] with the file's text given; `origin` names it in errors.
-    pub fn from_toml(text: &str, origin: &str, overrides: &[String]) -> Result<Config, ConfigError> {
-        let mut table: toml::Table = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })?;
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        overrides: &[String],
+    ) -> Result<Config, ConfigError> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.into(),
+            message: e.to_string(),
+        })?;
         // Parse the file alone first, so that a bad key is blamed on the file, not the flags.
         let file_config: Config = deserialize(&table, origin)?;
         file_config.validate(origin)?;
@@ -237,7 +249,8 @@ impl Config {
 
     /// The resolved config as TOML (written to `runs/<id>/config.toml`).
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# could not serialise config: {e}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# could not serialise config: {e}\n"))
     }
 
     /// Directory of the dataset: the configured one or the source's default.
@@ -258,8 +271,15 @@ fn deserialize(table: &toml::Table, origin: &str) -> Result<Config, ConfigError>
     serde_path_to_error::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
         let path = e.path().to_string();
         let message = one_line(&e.into_inner().to_string());
-        let message = if path == "." { message } else { format!("{path}: {message}") };
-        ConfigError::Parse { origin: origin.into(), message }
+        let message = if path == "." {
+            message
+        } else {
+            format!("{path}: {message}")
+        };
+        ConfigError::Parse {
+            origin: origin.into(),
+            message,
+        }
     })
 }
 

@@ -29,7 +29,11 @@ pub enum DataError {
 
 impl DataError {
     pub(crate) fn file(path: &Path, problem: impl Into<String>, hint: impl Into<String>) -> Self {
-        DataError::File { path: path.to_path_buf(), problem: problem.into(), hint: hint.into() }
+        DataError::File {
+            path: path.to_path_buf(),
+            problem: problem.into(),
+            hint: hint.into(),
+        }
     }
 }
 
@@ -88,9 +92,24 @@ impl Dataset {
     }
 
     /// Builds a dataset from raw splits, computing normalisation statistics from `train`.
-    pub fn from_splits(name: &str, shape: [usize; 3], classes: usize, train: Split, test: Split) -> Self {
+    pub fn from_splits(
+        name: &str,
+        shape: [usize; 3],
+        classes: usize,
+        train: Split,
+        test: Split,
+    ) -> Self {
         let (mean, std) = channel_stats(&train.images, shape);
-        Self { name: name.into(), shape, classes, train, test, mean, std, augment: false }
+        Self {
+            name: name.into(),
+            shape,
+            classes,
+            train,
+            test,
+            mean,
+            std,
+            augment: false,
+        }
     }
 
     /// Assembles the batch of `split` at `indices`. `augment` carries the stream key of this
@@ -107,7 +126,9 @@ impl Dataset {
             for ch in 0..c {
                 let (mean, std) = (self.mean[ch], self.std[ch]);
                 images.extend(
-                    raw[ch * h * w..(ch + 1) * h * w].iter().map(|&p| (f32::from(p) / 255.0 - mean) / std),
+                    raw[ch * h * w..(ch + 1) * h * w]
+                        .iter()
+                        .map(|&p| (f32::from(p) / 255.0 - mean) / std),
                 );
             }
             if let (true, Some([seed, epoch, position])) = (self.augment, augment) {
@@ -116,7 +137,11 @@ impl Dataset {
             }
             labels.push(i64::from(split.labels[i]));
         }
-        Batch { images, labels, shape: [indices.len(), c, h, w] }
+        Batch {
+            images,
+            labels,
+            shape: [indices.len(), c, h, w],
+        }
     }
 }
 
@@ -125,7 +150,9 @@ pub fn load(config: &Config) -> Result<Dataset, DataError> {
     let d = &config.data;
     let dir = config.data_dir();
     let mut data = match d.source {
-        DataSource::Synthetic => synthetic::generate(&synthetic::SyntheticSpec::from_config(config)),
+        DataSource::Synthetic => {
+            synthetic::generate(&synthetic::SyntheticSpec::from_config(config))
+        }
         DataSource::FashionMnist | DataSource::Mnist => idx::load_idx_pair(&dir, d.source)?,
         DataSource::Cifar10 => cifar::load_cifar10(&dir)?,
     };
@@ -164,7 +191,10 @@ mod tests {
     use super::*;
 
     fn tiny() -> Dataset {
-        let train = Split { images: vec![0, 255, 0, 255, 255, 255, 255, 255], labels: vec![0, 1] };
+        let train = Split {
+            images: vec![0, 255, 0, 255, 255, 255, 255, 255],
+            labels: vec![0, 1],
+        };
         Dataset::from_splits("tiny", [1, 2, 2], 2, train.clone(), train)
     }
 

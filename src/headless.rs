@@ -95,7 +95,10 @@ pub async fn drive(
                 outcome = Outcome::Fault;
                 let _ = handle.commands.send(Command::Quit);
             }
-            Event::State { state: RunState::Finished, .. } if stop => {
+            Event::State {
+                state: RunState::Finished,
+                ..
+            } if stop => {
                 let _ = handle.commands.send(Command::Quit);
             }
             Event::Stopped => break,

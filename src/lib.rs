@@ -5,14 +5,14 @@
 //! thread) → `protocol` (the only types that cross threads) → `runlog`, `headless`, and the UI.
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod data;
+pub mod headless;
 pub mod model;
+pub mod progress;
 pub mod protocol;
 pub mod rng;
-pub mod train;
-pub mod cli;
-pub mod progress;
 pub mod runlog;
-pub mod headless;
 pub mod sweep;
+pub mod train;

@@ -33,11 +33,17 @@ fn resolve_config(cli: &Cli) -> anyhow::Result<Config> {
     let overrides = cli.run.overrides();
     if let Some(dir) = &cli.resume {
         if cli.run.config.is_some() {
-            bail!("--resume uses the config saved in the checkpoint; drop --config (use --set to change a key)");
+            bail!(
+                "--resume uses the config saved in the checkpoint; drop --config (use --set to change a key)"
+            );
         }
         let state = CheckpointState::read(dir)?;
         let origin = dir.join("state.json").display().to_string();
-        return Ok(Config::from_toml(&state.config.to_toml(), &origin, &overrides)?);
+        return Ok(Config::from_toml(
+            &state.config.to_toml(),
+            &origin,
+            &overrides,
+        )?);
     }
     Ok(Config::load(cli.run.config.as_deref(), &overrides)?)
 }
@@ -52,7 +58,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if depths.is_empty() {
                 bail!("--depths needs at least one depth");
             }
-            let mut overrides = vec![format!("run.max_steps={steps}"), format!("model.depth={}", depths[0])];
+            let mut overrides = vec![
+                format!("run.max_steps={steps}"),
+                format!("model.depth={}", depths[0]),
+            ];
             overrides.extend(depths[1..].iter().map(|d| format!("model.depth={d}")));
             // Validate every depth through the config rules, then start at the first.
             for item in &overrides[1..] {
@@ -66,26 +75,42 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if cli.max_time.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
         bail!("--max-time must be a positive number of seconds");
     }
-    let data = data::load(&config).with_context(|| format!("loading the {} dataset", config.data.source.name()))?;
+    let data = data::load(&config)
+        .with_context(|| format!("loading the {} dataset", config.data.source.name()))?;
     if data.train.len() < 1 || data.test.is_empty() {
-        bail!("the {} dataset has an empty split (check data.train_limit / data.test_limit)", data.name);
+        bail!(
+            "the {} dataset has an empty split (check data.train_limit / data.test_limit)",
+            data.name
+        );
     }
     let parent = PathBuf::from(&config.run.run_dir);
     let run_id = new_run_id(&parent);
     let run_dir = parent.join(&run_id);
-    let log = RunLog::create(&run_dir, &config).with_context(|| format!("creating run directory {}", run_dir.display()))?;
+    let log = RunLog::create(&run_dir, &config)
+        .with_context(|| format!("creating run directory {}", run_dir.display()))?;
 
     let headless = cli.headless || sweep_depths.is_some() || !std::io::stdout().is_terminal();
     if !cli.headless && sweep_depths.is_none() && !std::io::stdout().is_terminal() {
-        eprintln!("note   stdout is not a terminal: running headless (metrics in {})", log.path().display());
+        eprintln!(
+            "note   stdout is not a terminal: running headless (metrics in {})",
+            log.path().display()
+        );
     }
-    let setup = TrainerSetup { config, data: Arc::new(data), run_id, run_dir: run_dir.clone(), resume: cli.resume.clone() };
+    let setup = TrainerSetup {
+        config,
+        data: Arc::new(data),
+        run_id,
+        run_dir: run_dir.clone(),
+        resume: cli.resume.clone(),
+    };
     let options = HeadlessOptions {
         max_time: cli.max_time.map(Duration::from_secs_f64),
         jsonl: cli.jsonl,
         progress: true,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     if !headless {
         eprintln!("note   the dashboard is not available in this build; running headless");
     }

@@ -3,23 +3,28 @@
 //! switches the shortcut add off and gives the *plain* counterpart with the same layers.
 
 mod block;
+mod norm;
 mod probe;
 mod shortcut;
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Initializer, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 pub use block::{BasicBlock, BlockConfig};
+pub use norm::BatchNorm2d;
 pub use probe::{BlockProbes, Probes};
 
 use crate::config::Shortcut;
 
 /// He et al. (2015) normal initialisation, fan-in mode: std = sqrt(2 / fan_in).
 pub(crate) fn he_normal() -> Initializer {
-    Initializer::KaimingNormal { gain: std::f64::consts::SQRT_2, fan_out_only: false }
+    Initializer::KaimingNormal {
+        gain: std::f64::consts::SQRT_2,
+        fan_out_only: false,
+    }
 }
 
 pub(crate) fn conv3x3(channels: [usize; 2], stride: usize) -> Conv2dConfig {
@@ -44,7 +49,7 @@ pub struct ResNetConfig {
 #[derive(Module, Debug)]
 pub struct ResNet<B: Backend> {
     stem_conv: Conv2d<B>,
-    stem_bn: BatchNorm<B>,
+    stem_bn: BatchNorm2d<B>,
     blocks: Vec<BasicBlock<B>>,
     fc: Linear<B>,
 }
@@ -76,7 +81,7 @@ impl ResNetConfig {
         }
         ResNet {
             stem_conv: conv3x3([self.in_channels, base], 1).init(device),
-            stem_bn: BatchNormConfig::new(base).init(device),
+            stem_bn: BatchNorm2d::new(base, device),
             blocks,
             fc: LinearConfig::new(channels, self.classes).init(device),
         }
@@ -87,7 +92,10 @@ impl<B: Backend> ResNet<B> {
     /// Logits `[batch, classes]` for images `[batch, c, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = relu(self.stem_bn.forward(self.stem_conv.forward(x))); // [b, 16w, h, w]
-        let x = self.blocks.iter().fold(x, |x, block| block.forward(x, None)); // [b, 64w, h/4, w/4]
+        let x = self
+            .blocks
+            .iter()
+            .fold(x, |x, block| block.forward(x, None)); // [b, 64w, h/4, w/4]
         self.fc.forward(global_average_pool(x)) // [b, classes]
     }
 
@@ -98,9 +106,20 @@ impl<B: Backend> ResNet<B> {
     /// Parameters the optimiser trains (BatchNorm running statistics excluded), as in the paper
     /// and in PyTorch's `sum(p.numel() for p in model.parameters())`.
     pub fn trainable_params(&self) -> usize {
-        let stem = self.stem_conv.weight.shape().num_elements() + 2 * self.stem_bn.gamma.shape().num_elements();
-        let fc = self.fc.weight.shape().num_elements() + self.fc.bias.as_ref().map_or(0, |b| b.shape().num_elements());
-        stem + fc + self.blocks.iter().map(BasicBlock::trainable_params).sum::<usize>()
+        let stem = self.stem_conv.weight.shape().num_elements()
+            + 2 * self.stem_bn.gamma.shape().num_elements();
+        let fc = self.fc.weight.shape().num_elements()
+            + self
+                .fc
+                .bias
+                .as_ref()
+                .map_or(0, |b| b.shape().num_elements());
+        stem + fc
+            + self
+                .blocks
+                .iter()
+                .map(BasicBlock::trainable_params)
+                .sum::<usize>()
     }
 
     /// Mutable access for tests that need a particular parameter state (e.g. a zeroed BN scale).
@@ -122,7 +141,14 @@ mod tests {
     type B = burn::backend::Flex;
 
     fn config(depth: usize) -> ResNetConfig {
-        ResNetConfig { depth, width: 1, shortcut: Shortcut::A, residual: true, in_channels: 3, classes: 10 }
+        ResNetConfig {
+            depth,
+            width: 1,
+            shortcut: Shortcut::A,
+            residual: true,
+            in_channels: 3,
+            classes: 10,
+        }
     }
 
     #[test]
@@ -131,7 +157,10 @@ mod tests {
         let device = Default::default();
         for (depth, millions) in [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)] {
             let params = config(depth).init::<B>(&device).trainable_params() as f64 / 1e6;
-            assert!((params - millions).abs() / millions < 0.03, "depth {depth}: {params}M vs {millions}M");
+            assert!(
+                (params - millions).abs() / millions < 0.03,
+                "depth {depth}: {params}M vs {millions}M"
+            );
         }
         assert_eq!(config(20).init::<B>(&device).trainable_params(), 269_722);
     }
@@ -140,8 +169,18 @@ mod tests {
     fn option_a_adds_no_parameters_and_option_b_does() {
         let device = Default::default();
         let residual = config(20).init::<B>(&device).trainable_params();
-        let plain = ResNetConfig { residual: false, ..config(20) }.init::<B>(&device).trainable_params();
-        let option_b = ResNetConfig { shortcut: Shortcut::B, ..config(20) }.init::<B>(&device).trainable_params();
+        let plain = ResNetConfig {
+            residual: false,
+            ..config(20)
+        }
+        .init::<B>(&device)
+        .trainable_params();
+        let option_b = ResNetConfig {
+            shortcut: Shortcut::B,
+            ..config(20)
+        }
+        .init::<B>(&device)
+        .trainable_params();
         assert_eq!(plain, residual);
         assert!(option_b > residual);
     }
@@ -152,8 +191,15 @@ mod tests {
         for (c, side) in [(1, 28), (3, 32)] {
             for residual in [false, true] {
                 for shortcut in [Shortcut::A, Shortcut::B] {
-                    let cfg = ResNetConfig { in_channels: c, residual, shortcut, ..config(8) };
-                    let logits = cfg.init::<B>(&device).forward(Tensor::zeros([2, c, side, side], &device));
+                    let cfg = ResNetConfig {
+                        in_channels: c,
+                        residual,
+                        shortcut,
+                        ..config(8)
+                    };
+                    let logits = cfg
+                        .init::<B>(&device)
+                        .forward(Tensor::zeros([2, c, side, side], &device));
                     assert_eq!(logits.dims(), [2, 10]);
                 }
             }

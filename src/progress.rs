@@ -45,7 +45,9 @@ impl Progress {
                 info.backend
             )),
             Event::State { step, state } => match state {
-                RunState::WarmingUp => Some(format!("state  step {step} | warming up (first step builds kernels)…")),
+                RunState::WarmingUp => Some(format!(
+                    "state  step {step} | warming up (first step builds kernels)…"
+                )),
                 RunState::Finished => Some(format!("state  step {step} | step limit reached")),
                 RunState::Paused => Some(format!("state  step {step} | paused")),
                 _ => None,
@@ -58,7 +60,9 @@ impl Progress {
                 self.steps += 1;
                 self.images += report.batch_size;
                 self.millis += report.step_ms;
-                let due = self.last_line.is_none_or(|t| now.duration_since(t) >= STEP_LINE_INTERVAL);
+                let due = self
+                    .last_line
+                    .is_none_or(|t| now.duration_since(t) >= STEP_LINE_INTERVAL);
                 if !due {
                     return None;
                 }
@@ -74,7 +78,10 @@ impl Progress {
                     report.lr,
                     self.images as f64 / (self.millis / 1e3).max(1e-9)
                 );
-                *self = Progress { last_line: Some(now), ..Progress::default() };
+                *self = Progress {
+                    last_line: Some(now),
+                    ..Progress::default()
+                };
                 Some(line)
             }
             Event::Eval(e) => Some(format!(
@@ -87,14 +94,23 @@ impl Progress {
                 e.samples
             )),
             Event::Changed { step, change } => Some(match change {
-                Change::Hyper { hyper } => format!("change step {step} | {} = {}", hyper.key(), hyper.value_text()),
+                Change::Hyper { hyper } => format!(
+                    "change step {step} | {} = {}",
+                    hyper.key(),
+                    hyper.value_text()
+                ),
                 Change::Depth { from, to } => format!("change step {step} | depth {from} -> {to}"),
                 Change::Resumed { from } => format!("change step {step} | resumed from {from}"),
             }),
             Event::Checkpointed { step, path } => Some(format!("ckpt   step {step} | {path}")),
             Event::DepthSummary(s) => Some(format!(
                 "depth  {} after {} steps | train error plain {:.1}% residual {:.1}% | test error plain {:.1}% residual {:.1}%",
-                s.depth, s.steps, s.train_error[0], s.train_error[1], s.test_error[0], s.test_error[1]
+                s.depth,
+                s.steps,
+                s.train_error[0],
+                s.train_error[1],
+                s.test_error[0],
+                s.test_error[1]
             )),
             Event::Fault(fault) => Some(format!("FAULT  {fault}")),
             Event::Warning { message } => Some(format!("warn   {message}")),

@@ -74,7 +74,12 @@ impl Hyper {
         if ok {
             Ok(())
         } else {
-            Err(format!("{} = {} is out of range: {}", self.key(), self.value_text(), self.allowed()))
+            Err(format!(
+                "{} = {} is out of range: {}",
+                self.key(),
+                self.value_text(),
+                self.allowed()
+            ))
         }
     }
 
@@ -105,10 +110,16 @@ pub enum Command {
     Pause,
     Resume,
     /// Run this many steps, then pause again (only meaningful while paused).
-    Step { steps: u32 },
-    Set { hyper: Hyper },
+    Step {
+        steps: u32,
+    },
+    Set {
+        hyper: Hyper,
+    },
     /// Close the current depth with a summary row and start both nets fresh at this depth.
-    SetDepth { depth: usize },
+    SetDepth {
+        depth: usize,
+    },
     Checkpoint,
     Quit,
 }
@@ -227,12 +238,24 @@ pub struct DepthSummary {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fault {
-    NonFinite { net: Net, step: u64, loss: f64 },
+    NonFinite {
+        net: Net,
+        step: u64,
+        loss: f64,
+    },
     /// The trainer could not start (e.g. a corrupt checkpoint).
-    Setup { message: String },
-    Data { message: String },
-    Io { message: String },
-    Panic { message: String },
+    Setup {
+        message: String,
+    },
+    Data {
+        message: String,
+    },
+    Io {
+        message: String,
+    },
+    Panic {
+        message: String,
+    },
 }
 
 impl std::fmt::Display for Fault {
@@ -256,14 +279,25 @@ impl std::fmt::Display for Fault {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     Started(RunInfo),
-    State { step: u64, state: RunState },
+    State {
+        step: u64,
+        state: RunState,
+    },
     Step(StepReport),
     Eval(EvalReport),
-    Changed { step: u64, change: Change },
-    Checkpointed { step: u64, path: String },
+    Changed {
+        step: u64,
+        change: Change,
+    },
+    Checkpointed {
+        step: u64,
+        path: String,
+    },
     DepthSummary(DepthSummary),
     Fault(Fault),
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
     /// The trainer thread has exited; no more events follow.
     Stopped,
 }

@@ -18,7 +18,9 @@ pub struct RunLog {
 
 /// A fresh run id from the UTC time: `20261127-201530` (a suffix is added if it is taken).
 pub fn new_run_id(parent: &Path) -> String {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let base = format_utc(secs);
     let mut id = base.clone();
     let mut n = 1;
@@ -43,7 +45,12 @@ fn format_utc(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}{month:02}{day:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}{month:02}{day:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 impl RunLog {
@@ -52,8 +59,15 @@ impl RunLog {
         std::fs::create_dir_all(dir)?;
         std::fs::write(dir.join("config.toml"), config.to_toml())?;
         let path = dir.join("metrics.jsonl");
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(RunLog { writer: BufWriter::new(file), started: Instant::now(), path })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        Ok(RunLog {
+            writer: BufWriter::new(file),
+            started: Instant::now(),
+            path,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -62,7 +76,11 @@ impl RunLog {
 
     /// Writes one line and flushes it, so `tail -f` and a crash both see whole lines.
     pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
-        let line = LogLine { v: SCHEMA_VERSION, t: self.started.elapsed().as_secs_f64(), event: event.clone() };
+        let line = LogLine {
+            v: SCHEMA_VERSION,
+            t: self.started.elapsed().as_secs_f64(),
+            event: event.clone(),
+        };
         serde_json::to_writer(&mut self.writer, &line)?;
         self.writer.write_all(b"\n")?;
         self.writer.flush()

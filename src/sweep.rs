@@ -33,7 +33,12 @@ impl From<&DepthSummary> for SweepRow {
 }
 
 /// Runs the sweep; the trainer must have been started at `depths[0]` with `max_steps` set.
-pub async fn run(handle: TrainerHandle, log: RunLog, depths: &[usize], options: &HeadlessOptions) -> (Outcome, Vec<SweepRow>) {
+pub async fn run(
+    handle: TrainerHandle,
+    log: RunLog,
+    depths: &[usize],
+    options: &HeadlessOptions,
+) -> (Outcome, Vec<SweepRow>) {
     let mut rows = Vec::new();
     let mut next = depths.iter().skip(1);
     let outcome = drive(handle, log, options, |event, commands| match event {
@@ -41,7 +46,10 @@ pub async fn run(handle: TrainerHandle, log: RunLog, depths: &[usize], options: 
             rows.push(SweepRow::from(s));
             false
         }
-        Event::State { state: RunState::Finished, .. } => match next.next() {
+        Event::State {
+            state: RunState::Finished,
+            ..
+        } => match next.next() {
             Some(&depth) => {
                 let _ = commands.send(Command::SetDepth { depth });
                 false
@@ -56,11 +64,17 @@ pub async fn run(handle: TrainerHandle, log: RunLog, depths: &[usize], options: 
 
 /// The table printed by `resdash sweep`.
 pub fn table(rows: &[SweepRow]) -> String {
-    let mut out = String::from("depth   steps | plain train  plain test | residual train  residual test\n");
+    let mut out =
+        String::from("depth   steps | plain train  plain test | residual train  residual test\n");
     for r in rows {
         out.push_str(&format!(
             "{:>5} {:>7} | {:>10.2}% {:>10.2}% | {:>13.2}% {:>13.2}%\n",
-            r.depth, r.steps, r.plain_train_error, r.plain_test_error, r.residual_train_error, r.residual_test_error
+            r.depth,
+            r.steps,
+            r.plain_train_error,
+            r.plain_test_error,
+            r.residual_train_error,
+            r.residual_test_error
         ));
     }
     out

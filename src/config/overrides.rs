@@ -7,14 +7,18 @@ use super::ConfigError;
 /// `[100, 200]`, `"B"`); anything that does not parse as one is taken as a string, so
 /// `--set data.source=cifar10` works without quotes.
 pub fn apply_override(table: &mut toml::Table, item: &str) -> Result<(), ConfigError> {
-    let bad = |message: String| ConfigError::Parse { origin: format!("--set {item}"), message };
+    let bad = |message: String| ConfigError::Parse {
+        origin: format!("--set {item}"),
+        message,
+    };
     let (path, raw) = item
         .split_once('=')
         .ok_or_else(|| bad("expected section.key=value, e.g. optim.lr=0.05".into()))?;
-    let (section, key) = path
-        .trim()
-        .split_once('.')
-        .ok_or_else(|| bad(format!("`{path}` is not section.key (sections: model, data, optim, run, ui)")))?;
+    let (section, key) = path.trim().split_once('.').ok_or_else(|| {
+        bad(format!(
+            "`{path}` is not section.key (sections: model, data, optim, run, ui)"
+        ))
+    })?;
     if section.is_empty() || key.is_empty() || key.contains('.') {
         return Err(bad(format!("`{path}` is not section.key")));
     }

@@ -18,7 +18,11 @@ impl Config {
         };
         let m = &self.model;
         if m.depth < 8 || (m.depth - 2) % 6 != 0 {
-            return fail("model.depth", m.depth.to_string(), "6n+2 with n >= 1: 8, 14, 20, 32, 44, 56, 110, …");
+            return fail(
+                "model.depth",
+                m.depth.to_string(),
+                "6n+2 with n >= 1: 8, 14, 20, 32, 44, 56, 110, …",
+            );
         }
         if !(1..=16).contains(&m.width) {
             return fail("model.width", m.width.to_string(), "an integer in 1..=16");
@@ -26,17 +30,33 @@ impl Config {
         let d = &self.data;
         if d.source == DataSource::Synthetic {
             if d.image_size < 8 || d.image_size % 4 != 0 || d.image_size > 64 {
-                return fail("data.image_size", d.image_size.to_string(), "a multiple of 4 in 8..=64");
+                return fail(
+                    "data.image_size",
+                    d.image_size.to_string(),
+                    "a multiple of 4 in 8..=64",
+                );
             }
             if d.synthetic_train < 10 {
-                return fail("data.synthetic_train", d.synthetic_train.to_string(), "an integer >= 10");
+                return fail(
+                    "data.synthetic_train",
+                    d.synthetic_train.to_string(),
+                    "an integer >= 10",
+                );
             }
             if d.synthetic_test < 10 {
-                return fail("data.synthetic_test", d.synthetic_test.to_string(), "an integer >= 10");
+                return fail(
+                    "data.synthetic_test",
+                    d.synthetic_test.to_string(),
+                    "an integer >= 10",
+                );
             }
         }
         if d.augment && d.source != DataSource::Cifar10 {
-            return fail("data.augment", "true".into(), "false unless data.source = \"cifar10\" (crop+flip is for 32x32 colour images)");
+            return fail(
+                "data.augment",
+                "true".into(),
+                "false unless data.source = \"cifar10\" (crop+flip is for 32x32 colour images)",
+            );
         }
         let o = &self.optim;
         for (key, value) in [("optim.lr", o.lr), ("optim.warmup_lr", o.warmup_lr)] {
@@ -45,20 +65,36 @@ impl Config {
             }
         }
         if !(0.0..1.0).contains(&o.momentum) {
-            return fail("optim.momentum", o.momentum.to_string(), "a number in [0, 1)");
+            return fail(
+                "optim.momentum",
+                o.momentum.to_string(),
+                "a number in [0, 1)",
+            );
         }
         if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
-            return fail("optim.weight_decay", o.weight_decay.to_string(), "a finite number >= 0");
+            return fail(
+                "optim.weight_decay",
+                o.weight_decay.to_string(),
+                "a finite number >= 0",
+            );
         }
         if !(o.gamma > 0.0 && o.gamma <= 1.0) {
             return fail("optim.gamma", o.gamma.to_string(), "a number in (0, 1]");
         }
         if o.milestones.windows(2).any(|w| w[0] >= w[1]) || o.milestones.first() == Some(&0) {
-            return fail("optim.milestones", format!("{:?}", o.milestones), "strictly increasing steps > 0");
+            return fail(
+                "optim.milestones",
+                format!("{:?}", o.milestones),
+                "strictly increasing steps > 0",
+            );
         }
         let r = &self.run;
         if !(1..=65_536).contains(&r.batch_size) {
-            return fail("run.batch_size", r.batch_size.to_string(), "an integer in 1..=65536");
+            return fail(
+                "run.batch_size",
+                r.batch_size.to_string(),
+                "an integer in 1..=65536",
+            );
         }
         if r.eval_every == 0 {
             return fail("run.eval_every", "0".into(), "an integer >= 1");
@@ -73,7 +109,11 @@ impl Config {
             return fail("run.run_dir", "\"\"".into(), "a directory path");
         }
         if crate::backend::BackendKind::parse(&r.backend).is_err() {
-            return fail("run.backend", format!("{:?}", r.backend), &crate::backend::BackendKind::allowed());
+            return fail(
+                "run.backend",
+                format!("{:?}", r.backend),
+                &crate::backend::BackendKind::allowed(),
+            );
         }
         if !(1..=60).contains(&self.ui.fps) {
             return fail("ui.fps", self.ui.fps.to_string(), "an integer in 1..=60");

@@ -10,7 +10,10 @@ pub const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
 const GET_CIFAR: &str = "get the binary version from https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, unpack it and set data.dir to the cifar-10-batches-bin directory";
 
 fn read_batches(paths: &[PathBuf]) -> Result<Split, DataError> {
-    let mut split = Split { images: Vec::new(), labels: Vec::new() };
+    let mut split = Split {
+        images: Vec::new(),
+        labels: Vec::new(),
+    };
     for path in paths {
         let bytes = std::fs::read(path).map_err(|e| {
             let problem = if path.parent().is_some_and(Path::is_dir) {
@@ -23,13 +26,23 @@ fn read_batches(paths: &[PathBuf]) -> Result<Split, DataError> {
         if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
             return Err(DataError::file(
                 path,
-                format!("is {} bytes, not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records (truncated?)", bytes.len()),
+                format!(
+                    "is {} bytes, not a whole number of {CIFAR_RECORD}-byte CIFAR-10 records (truncated?)",
+                    bytes.len()
+                ),
                 GET_CIFAR,
             ));
         }
         for record in bytes.chunks_exact(CIFAR_RECORD) {
             if record[0] >= 10 {
-                return Err(DataError::file(path, format!("label {} is out of range 0..10 (is this CIFAR-100?)", record[0]), GET_CIFAR));
+                return Err(DataError::file(
+                    path,
+                    format!(
+                        "label {} is out of range 0..10 (is this CIFAR-100?)",
+                        record[0]
+                    ),
+                    GET_CIFAR,
+                ));
             }
             split.labels.push(record[0]);
             split.images.extend_from_slice(&record[1..]);
@@ -41,9 +54,21 @@ fn read_batches(paths: &[PathBuf]) -> Result<Split, DataError> {
 /// Loads CIFAR-10 from `dir` (or from `dir/cifar-10-batches-bin`).
 pub fn load_cifar10(dir: &Path) -> Result<Dataset, DataError> {
     let nested = dir.join("cifar-10-batches-bin");
-    let dir = if dir.join("test_batch.bin").is_file() || !nested.is_dir() { dir } else { &nested };
-    let train: Vec<PathBuf> = (1..=5).map(|i| dir.join(format!("data_batch_{i}.bin"))).collect();
+    let dir = if dir.join("test_batch.bin").is_file() || !nested.is_dir() {
+        dir
+    } else {
+        &nested
+    };
+    let train: Vec<PathBuf> = (1..=5)
+        .map(|i| dir.join(format!("data_batch_{i}.bin")))
+        .collect();
     let train = read_batches(&train)?;
     let test = read_batches(&[dir.join("test_batch.bin")])?;
-    Ok(Dataset::from_splits("cifar10", [3, 32, 32], 10, train, test))
+    Ok(Dataset::from_splits(
+        "cifar10",
+        [3, 32, 32],
+        10,
+        train,
+        test,
+    ))
 }

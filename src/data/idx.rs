@@ -21,7 +21,8 @@ pub struct IdxArray {
 
 /// Reads one IDX file of unsigned bytes. `.gz` files are decompressed.
 pub fn read_idx(path: &Path, hint: &str) -> Result<IdxArray, DataError> {
-    let file = std::fs::File::open(path).map_err(|e| DataError::file(path, format!("cannot open: {e}"), hint))?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| DataError::file(path, format!("cannot open: {e}"), hint))?;
     let mut bytes = Vec::new();
     let is_gz = path.extension().is_some_and(|e| e == "gz");
     let read = if is_gz {
@@ -39,12 +40,18 @@ fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
         return Err(format!("file is {} bytes long; {expected}", bytes.len()));
     }
     if bytes[0] != 0 || bytes[1] != 0 || bytes[2] != 0x08 || bytes[3] == 0 {
-        return Err(format!("wrong magic number {:02x?}; {expected}", &bytes[..4]));
+        return Err(format!(
+            "wrong magic number {:02x?}; {expected}",
+            &bytes[..4]
+        ));
     }
     let ndim = usize::from(bytes[3]);
     let header = 4 + 4 * ndim;
     if bytes.len() < header {
-        return Err(format!("truncated header: {ndim} dimensions need {header} bytes, file has {}", bytes.len()));
+        return Err(format!(
+            "truncated header: {ndim} dimensions need {header} bytes, file has {}",
+            bytes.len()
+        ));
     }
     let dims: Vec<usize> = bytes[4..header]
         .chunks_exact(4)
@@ -58,7 +65,10 @@ fn parse_idx(bytes: &[u8]) -> Result<IdxArray, String> {
             body.len()
         ));
     }
-    Ok(IdxArray { dims, data: body.to_vec() })
+    Ok(IdxArray {
+        dims,
+        data: body.to_vec(),
+    })
 }
 
 /// Finds `stem` or `stem.gz` in `dir`.
@@ -70,8 +80,16 @@ fn find(dir: &Path, stem: &str, hint: &str) -> Result<PathBuf, DataError> {
     } else if raw.is_file() {
         Ok(raw)
     } else {
-        let what = if dir.is_dir() { "file not found" } else { "directory does not exist" };
-        Err(DataError::file(&gz, format!("{what} (looked for {stem} and {stem}.gz)"), hint))
+        let what = if dir.is_dir() {
+            "file not found"
+        } else {
+            "directory does not exist"
+        };
+        Err(DataError::file(
+            &gz,
+            format!("{what} (looked for {stem} and {stem}.gz)"),
+            hint,
+        ))
     }
 }
 
@@ -81,33 +99,76 @@ fn load_split(dir: &Path, prefix: &str, hint: &str) -> Result<(Split, [usize; 2]
     let images = read_idx(&images_path, hint)?;
     let labels = read_idx(&labels_path, hint)?;
     if images.dims.len() != 3 {
-        return Err(DataError::file(&images_path, format!("has {} dimensions, expected 3 (n, rows, cols)", images.dims.len()), hint));
+        return Err(DataError::file(
+            &images_path,
+            format!(
+                "has {} dimensions, expected 3 (n, rows, cols)",
+                images.dims.len()
+            ),
+            hint,
+        ));
     }
     if labels.dims.len() != 1 || labels.dims[0] != images.dims[0] {
         return Err(DataError::file(
             &labels_path,
-            format!("has shape {:?}, expected [{}] to match {}", labels.dims, images.dims[0], images_path.display()),
+            format!(
+                "has shape {:?}, expected [{}] to match {}",
+                labels.dims,
+                images.dims[0],
+                images_path.display()
+            ),
             hint,
         ));
     }
     if let Some(bad) = labels.data.iter().find(|&&l| l >= 10) {
-        return Err(DataError::file(&labels_path, format!("label {bad} is out of range 0..10"), hint));
+        return Err(DataError::file(
+            &labels_path,
+            format!("label {bad} is out of range 0..10"),
+            hint,
+        ));
     }
-    Ok((Split { images: images.data, labels: labels.data }, [images.dims[1], images.dims[2]]))
+    Ok((
+        Split {
+            images: images.data,
+            labels: labels.data,
+        },
+        [images.dims[1], images.dims[2]],
+    ))
 }
 
 /// Loads `train-*` and `t10k-*` IDX pairs from `dir`.
 pub fn load_idx_pair(dir: &Path, source: DataSource) -> Result<Dataset, DataError> {
-    let hint = if source == DataSource::Mnist { GET_MNIST } else { GET_FASHION };
+    let hint = if source == DataSource::Mnist {
+        GET_MNIST
+    } else {
+        GET_FASHION
+    };
     let (train, [h, w]) = load_split(dir, "train", hint)?;
     let (test, test_hw) = load_split(dir, "t10k", hint)?;
     if test_hw != [h, w] {
-        return Err(DataError::file(dir, format!("train images are {h}x{w} but test images are {}x{}", test_hw[0], test_hw[1]), hint));
+        return Err(DataError::file(
+            dir,
+            format!(
+                "train images are {h}x{w} but test images are {}x{}",
+                test_hw[0], test_hw[1]
+            ),
+            hint,
+        ));
     }
     if h % 4 != 0 || w % 4 != 0 {
-        return Err(DataError::file(dir, format!("images are {h}x{w}; resdash needs sides divisible by 4 (two stride-2 stages)"), hint));
+        return Err(DataError::file(
+            dir,
+            format!("images are {h}x{w}; resdash needs sides divisible by 4 (two stride-2 stages)"),
+            hint,
+        ));
     }
-    Ok(Dataset::from_splits(source.name(), [1, h, w], 10, train, test))
+    Ok(Dataset::from_splits(
+        source.name(),
+        [1, h, w],
+        10,
+        train,
+        test,
+    ))
 }
 
 #[cfg(test)]
@@ -117,8 +178,16 @@ mod tests {
     #[test]
     fn header_is_checked() {
         assert!(parse_idx(&[0, 0, 8, 1, 0, 0, 0, 2, 7, 9]).is_ok());
-        assert!(parse_idx(&[0, 0, 8, 1, 0, 0, 0, 3, 7, 9]).unwrap_err().contains("truncated"));
-        assert!(parse_idx(&[1, 0, 8, 1, 0, 0, 0, 2, 7, 9]).unwrap_err().contains("magic"));
+        assert!(
+            parse_idx(&[0, 0, 8, 1, 0, 0, 0, 3, 7, 9])
+                .unwrap_err()
+                .contains("truncated")
+        );
+        assert!(
+            parse_idx(&[1, 0, 8, 1, 0, 0, 0, 2, 7, 9])
+                .unwrap_err()
+                .contains("magic")
+        );
         assert!(parse_idx(&[0, 0]).is_err());
     }
 }

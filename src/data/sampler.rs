@@ -33,7 +33,12 @@ pub struct Draw {
 impl Sampler {
     pub fn new(seed: u64, len: usize, cursor: Cursor) -> Self {
         let order = Self::order(seed, len, cursor.epoch);
-        Self { seed, len, cursor, order }
+        Self {
+            seed,
+            len,
+            cursor,
+            order,
+        }
     }
 
     fn order(seed: u64, len: usize, epoch: u64) -> Vec<u32> {
@@ -48,7 +53,10 @@ impl Sampler {
     pub fn next_batch(&mut self, batch_size: usize) -> Draw {
         let batch_size = batch_size.min(self.len);
         if self.cursor.position as usize + batch_size > self.len {
-            self.cursor = Cursor { epoch: self.cursor.epoch + 1, position: 0 };
+            self.cursor = Cursor {
+                epoch: self.cursor.epoch + 1,
+                position: 0,
+            };
             self.order = Self::order(self.seed, self.len, self.cursor.epoch);
         }
         let start = self.cursor.position as usize;
@@ -75,7 +83,13 @@ mod tests {
         sorted.sort_unstable();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_ne!(first, second);
-        assert_eq!(s.cursor(), Cursor { epoch: 1, position: 10 });
+        assert_eq!(
+            s.cursor(),
+            Cursor {
+                epoch: 1,
+                position: 10
+            }
+        );
     }
 
     #[test]

@@ -55,7 +55,10 @@ fn render_template(rng: &mut Rng, spec: &SyntheticSpec) -> Template {
     let s = spec.size as f32;
     let mut image = vec![0f32; spec.size * spec.size];
     for _ in 0..spec.strokes_per_template {
-        let (cx, cy) = (s * (0.2 + 0.6 * rng.next_f32()), s * (0.2 + 0.6 * rng.next_f32()));
+        let (cx, cy) = (
+            s * (0.2 + 0.6 * rng.next_f32()),
+            s * (0.2 + 0.6 * rng.next_f32()),
+        );
         let angle = std::f32::consts::PI * rng.next_f32();
         let half_len = s * (0.12 + 0.18 * rng.next_f32());
         let width = s * (0.04 + 0.04 * rng.next_f32());
@@ -74,7 +77,12 @@ fn render_template(rng: &mut Rng, spec: &SyntheticSpec) -> Template {
     image
 }
 
-fn draw_example(rng: &mut Rng, spec: &SyntheticSpec, templates: &[Vec<Template>], out: &mut Vec<u8>) -> u8 {
+fn draw_example(
+    rng: &mut Rng,
+    spec: &SyntheticSpec,
+    templates: &[Vec<Template>],
+    out: &mut Vec<u8>,
+) -> u8 {
     let label = rng.below(spec.classes);
     let template = &templates[label][rng.below(spec.templates_per_class)];
     let other = (label + 1 + rng.below(spec.classes - 1)) % spec.classes;
@@ -86,7 +94,11 @@ fn draw_example(rng: &mut Rng, spec: &SyntheticSpec, templates: &[Vec<Template>]
     let contrast = 0.7 + 0.6 * rng.next_f32();
     let n = spec.size as isize;
     let at = |t: &Template, x: isize, y: isize| {
-        if (0..n).contains(&x) && (0..n).contains(&y) { t[(y * n + x) as usize] } else { 0.0 }
+        if (0..n).contains(&x) && (0..n).contains(&y) {
+            t[(y * n + x) as usize]
+        } else {
+            0.0
+        }
     };
     for y in 0..n {
         for x in 0..n {
@@ -101,7 +113,10 @@ fn draw_example(rng: &mut Rng, spec: &SyntheticSpec, templates: &[Vec<Template>]
 
 fn draw_split(spec: &SyntheticSpec, templates: &[Vec<Template>], len: usize, stream: u64) -> Split {
     let mut rng = Rng::stream(spec.seed, &[0x5E7, stream]);
-    let mut split = Split { images: Vec::with_capacity(len * spec.size * spec.size), labels: Vec::with_capacity(len) };
+    let mut split = Split {
+        images: Vec::with_capacity(len * spec.size * spec.size),
+        labels: Vec::with_capacity(len),
+    };
     for _ in 0..len {
         let label = draw_example(&mut rng, spec, templates, &mut split.images);
         split.labels.push(label);
@@ -114,13 +129,24 @@ pub fn generate(spec: &SyntheticSpec) -> Dataset {
     let templates: Vec<Vec<Template>> = (0..spec.classes)
         .map(|c| {
             (0..spec.templates_per_class)
-                .map(|k| render_template(&mut Rng::stream(spec.seed, &[0x7E3, c as u64, k as u64]), spec))
+                .map(|k| {
+                    render_template(
+                        &mut Rng::stream(spec.seed, &[0x7E3, c as u64, k as u64]),
+                        spec,
+                    )
+                })
                 .collect()
         })
         .collect();
     let train = draw_split(spec, &templates, spec.train, 1);
     let test = draw_split(spec, &templates, spec.test, 2);
-    Dataset::from_splits("synthetic", [1, spec.size, spec.size], spec.classes, train, test)
+    Dataset::from_splits(
+        "synthetic",
+        [1, spec.size, spec.size],
+        spec.classes,
+        train,
+        test,
+    )
 }
 
 #[cfg(test)]
@@ -133,7 +159,11 @@ mod tests {
 
     #[test]
     fn deterministic_and_seed_dependent() {
-        let small = SyntheticSpec { train: 50, test: 20, ..spec() };
+        let small = SyntheticSpec {
+            train: 50,
+            test: 20,
+            ..spec()
+        };
         let a = generate(&small);
         let b = generate(&small);
         assert_eq!(a.train, b.train);
@@ -144,11 +174,18 @@ mod tests {
 
     #[test]
     fn classes_are_balanced_enough() {
-        let d = generate(&SyntheticSpec { train: 2000, test: 10, ..spec() });
+        let d = generate(&SyntheticSpec {
+            train: 2000,
+            test: 10,
+            ..spec()
+        });
         let mut counts = [0usize; 10];
         for &l in &d.train.labels {
             counts[l as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (120..=280).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (120..=280).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -3,11 +3,11 @@
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
 use super::conv3x3;
+use super::norm::BatchNorm2d;
 use super::probe::BlockProbes;
 use super::shortcut::{Projection, subsample_pad};
 use crate::config::Shortcut;
@@ -26,9 +26,9 @@ pub struct BlockConfig {
 #[derive(Module, Debug)]
 pub struct BasicBlock<B: Backend> {
     conv1: Conv2d<B>,
-    bn1: BatchNorm<B>,
+    bn1: BatchNorm2d<B>,
     conv2: Conv2d<B>,
-    pub(crate) bn2: BatchNorm<B>,
+    pub(crate) bn2: BatchNorm2d<B>,
     /// Option B where the shape changes (residual net only).
     projection: Option<Projection<B>>,
     #[module(skip)]
@@ -50,9 +50,9 @@ impl BlockConfig {
             .then(|| Projection::new(self.channels, self.stride, device));
         BasicBlock {
             conv1: conv3x3([inp, out], self.stride).init(device),
-            bn1: BatchNormConfig::new(out).init(device),
+            bn1: BatchNorm2d::new(out, device),
             conv2: conv3x3([out, out], 1).init(device),
-            bn2: BatchNormConfig::new(out).init(device),
+            bn2: BatchNorm2d::new(out, device),
             projection,
             residual: self.residual,
             stride: self.stride,
@@ -123,8 +123,15 @@ impl<B: Backend> BasicBlock<B> {
     }
 
     pub fn trainable_params(&self) -> usize {
-        let convs = self.conv1.weight.shape().num_elements() + self.conv2.weight.shape().num_elements();
-        let bns = 2 * (self.bn1.gamma.shape().num_elements() + self.bn2.gamma.shape().num_elements());
-        convs + bns + self.projection.as_ref().map_or(0, Projection::trainable_params)
+        let convs =
+            self.conv1.weight.shape().num_elements() + self.conv2.weight.shape().num_elements();
+        let bns =
+            2 * (self.bn1.gamma.shape().num_elements() + self.bn2.gamma.shape().num_elements());
+        convs
+            + bns
+            + self
+                .projection
+                .as_ref()
+                .map_or(0, Projection::trainable_params)
     }
 }

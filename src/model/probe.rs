@@ -61,6 +61,14 @@ impl<B: Backend> ResNet<B> {
         let pooled = global_average_pool(x); // [b, 64w]
         let features = probe(pooled.dims(), &device);
         let logits = self.fc.forward(pooled + features.clone());
-        (logits, Probes { image, blocks, outputs, features })
+        (
+            logits,
+            Probes {
+                image,
+                blocks,
+                outputs,
+                features,
+            },
+        )
     }
 }

@@ -4,8 +4,9 @@
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::prelude::*;
+
+use super::norm::BatchNorm2d;
 
 use super::he_normal;
 
@@ -13,7 +14,7 @@ use super::he_normal;
 #[derive(Module, Debug)]
 pub struct Projection<B: Backend> {
     conv: Conv2d<B>,
-    bn: BatchNorm<B>,
+    bn: BatchNorm2d<B>,
 }
 
 impl<B: Backend> Projection<B> {
@@ -24,7 +25,7 @@ impl<B: Backend> Projection<B> {
                 .with_bias(false)
                 .with_initializer(he_normal())
                 .init(device),
-            bn: BatchNormConfig::new(channels[1]).init(device),
+            bn: BatchNorm2d::new(channels[1], device),
         }
     }
 
@@ -64,10 +65,17 @@ mod tests {
     #[test]
     fn subsample_keeps_even_positions_and_pads_zero_channels() {
         let device = Default::default();
-        let x = Tensor::<B, 1>::arange(0..32, &device).float().reshape([1, 2, 4, 4]);
+        let x = Tensor::<B, 1, Int>::arange(0..32, &device)
+            .float()
+            .reshape([1, 2, 4, 4]);
         let y = subsample_pad(x, 2);
         assert_eq!(y.dims(), [1, 4, 2, 2]);
         let v: Vec<f32> = y.into_data().to_vec().unwrap();
-        assert_eq!(v, vec![0., 2., 8., 10., 16., 18., 24., 26., 0., 0., 0., 0., 0., 0., 0., 0.]);
+        assert_eq!(
+            v,
+            vec![
+                0., 2., 8., 10., 16., 18., 24., 26., 0., 0., 0., 0., 0., 0., 0., 0.
+            ]
+        );
     }
 }

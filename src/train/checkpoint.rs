@@ -25,12 +25,26 @@ type FileRecorder = NamedMpkFileRecorder<FullPrecisionSettings>;
 /// A checkpoint that cannot be written or used. Names the path and what would fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{path}: not a resdash checkpoint ({problem}); pass a directory written by resdash, e.g. runs/<id>/checkpoints/step-000100")]
+    #[error(
+        "{path}: not a resdash checkpoint ({problem}); pass a directory written by resdash, e.g. runs/<id>/checkpoints/step-000100"
+    )]
     NotACheckpoint { path: PathBuf, problem: String },
-    #[error("{path}: checkpoint schema {found} is newer than this resdash understands ({supported}); use a newer resdash")]
-    NewerSchema { path: PathBuf, found: u32, supported: u32 },
-    #[error("{path}: checkpoint is for depth {found}, but depth {requested} was requested; drop the model.depth override to resume it")]
-    OtherDepth { path: PathBuf, found: usize, requested: usize },
+    #[error(
+        "{path}: checkpoint schema {found} is newer than this resdash understands ({supported}); use a newer resdash"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error(
+        "{path}: checkpoint is for depth {found}, but depth {requested} was requested; drop the model.depth override to resume it"
+    )]
+    OtherDepth {
+        path: PathBuf,
+        found: usize,
+        requested: usize,
+    },
     #[error("{path}: corrupt checkpoint file ({problem}); use an earlier checkpoint")]
     Corrupt { path: PathBuf, problem: String },
     #[error("{path}: cannot write checkpoint: {problem}")]
@@ -57,17 +71,33 @@ impl CheckpointState {
     /// Reads and checks `dir/state.json`.
     pub fn read(dir: &Path) -> Result<CheckpointState, CheckpointError> {
         let path = dir.join(STATE_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| CheckpointError::NotACheckpoint { path: path.clone(), problem: e.to_string() })?;
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| CheckpointError::Corrupt { path: path.clone(), problem: e.to_string() })?;
-        let schema = value.get("schema").and_then(serde_json::Value::as_u64).ok_or_else(|| {
-            CheckpointError::NotACheckpoint { path: path.clone(), problem: "no \"schema\" field".into() }
+        let text = std::fs::read_to_string(&path).map_err(|e| CheckpointError::NotACheckpoint {
+            path: path.clone(),
+            problem: e.to_string(),
         })?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| CheckpointError::Corrupt {
+                path: path.clone(),
+                problem: e.to_string(),
+            })?;
+        let schema = value
+            .get("schema")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| CheckpointError::NotACheckpoint {
+                path: path.clone(),
+                problem: "no \"schema\" field".into(),
+            })?;
         if schema > u64::from(CHECKPOINT_SCHEMA) {
-            return Err(CheckpointError::NewerSchema { path, found: schema as u32, supported: CHECKPOINT_SCHEMA });
+            return Err(CheckpointError::NewerSchema {
+                path,
+                found: schema as u32,
+                supported: CHECKPOINT_SCHEMA,
+            });
         }
-        serde_json::from_value(value).map_err(|e| CheckpointError::Corrupt { path, problem: e.to_string() })
+        serde_json::from_value(value).map_err(|e| CheckpointError::Corrupt {
+            path,
+            problem: e.to_string(),
+        })
     }
 }
 
@@ -76,19 +106,35 @@ fn file_stem(dir: &Path, net: Net, part: &str) -> PathBuf {
 }
 
 /// Writes a checkpoint named `name` under `parent` atomically; returns its final path.
-pub fn save<B: AutodiffBackend>(parent: &Path, name: &str, state: &CheckpointState, nets: &[NetState<B>]) -> Result<PathBuf, CheckpointError> {
+pub fn save<B: AutodiffBackend>(
+    parent: &Path,
+    name: &str,
+    state: &CheckpointState,
+    nets: &[NetState<B>],
+) -> Result<PathBuf, CheckpointError> {
     let target = parent.join(name);
     let tmp = parent.join(format!(".tmp-{name}"));
-    let write_err = |path: &Path, e: &dyn std::fmt::Display| CheckpointError::Write { path: path.to_path_buf(), problem: e.to_string() };
+    let write_err = |path: &Path, e: &dyn std::fmt::Display| CheckpointError::Write {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    };
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| write_err(&tmp, &e))?;
     }
     std::fs::create_dir_all(&tmp).map_err(|e| write_err(&tmp, &e))?;
     let recorder = FileRecorder::new();
     for (net, state) in Net::BOTH.into_iter().zip(nets) {
-        state.model.clone().save_file(file_stem(&tmp, net, ""), &recorder).map_err(|e| write_err(&tmp, &e))?;
-        Recorder::<B>::record(&recorder, state.optim.to_record(), file_stem(&tmp, net, "-optim"))
+        state
+            .model
+            .clone()
+            .save_file(file_stem(&tmp, net, ""), &recorder)
             .map_err(|e| write_err(&tmp, &e))?;
+        Recorder::<B>::record(
+            &recorder,
+            state.optim.to_record(),
+            file_stem(&tmp, net, "-optim"),
+        )
+        .map_err(|e| write_err(&tmp, &e))?;
     }
     let json = serde_json::to_string_pretty(state).map_err(|e| write_err(&tmp, &e))?;
     std::fs::write(tmp.join(STATE_FILE), json).map_err(|e| write_err(&tmp, &e))?;
@@ -109,19 +155,40 @@ pub fn load_nets<B: AutodiffBackend>(
     let recorder = FileRecorder::new();
     let mut nets = Vec::new();
     for (net, config) in Net::BOTH.into_iter().zip(configs) {
-        let corrupt = |path: PathBuf, e: &dyn std::fmt::Display| CheckpointError::Corrupt { path, problem: e.to_string() };
+        let corrupt = |path: PathBuf, e: &dyn std::fmt::Display| CheckpointError::Corrupt {
+            path,
+            problem: e.to_string(),
+        };
         let model_path = file_stem(dir, net, "");
         let optim_path = file_stem(dir, net, "-optim");
-        let mut fresh = NetState::<B>::new(config, 0, state.hyper.momentum, state.hyper.weight_decay, device);
+        let mut fresh = NetState::<B>::new(
+            config,
+            0,
+            state.hyper.momentum,
+            state.hyper.weight_decay,
+            device,
+        );
         // burn panics on some structural mismatches instead of returning an error: contain it.
         let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let model = fresh.model.clone().load_file(model_path.clone(), &recorder, device);
+            let model = fresh
+                .model
+                .clone()
+                .load_file(model_path.clone(), &recorder, device);
             let optim = Recorder::<B>::load(&recorder, optim_path.clone(), device);
             (model, optim)
         }))
-        .map_err(|_| corrupt(model_path.with_extension("mpk"), &"does not match the model shape in state.json"))?;
-        fresh.model = loaded.0.map_err(|e| corrupt(model_path.with_extension("mpk"), &e))?;
-        let record = loaded.1.map_err(|e| corrupt(optim_path.with_extension("mpk"), &e))?;
+        .map_err(|_| {
+            corrupt(
+                model_path.with_extension("mpk"),
+                &"does not match the model shape in state.json",
+            )
+        })?;
+        fresh.model = loaded
+            .0
+            .map_err(|e| corrupt(model_path.with_extension("mpk"), &e))?;
+        let record = loaded
+            .1
+            .map_err(|e| corrupt(optim_path.with_extension("mpk"), &e))?;
         fresh.optim = fresh.optim.load_record(record);
         nets.push(fresh);
     }

@@ -17,8 +17,14 @@ pub type Optim<B> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, 
 /// coupled (added to the gradient before momentum).
 pub fn sgd(momentum: f64, weight_decay: f64) -> SgdConfig {
     SgdConfig::new()
-        .with_momentum(Some(MomentumConfig { momentum, dampening: 0.0, nesterov: false }))
-        .with_weight_decay(Some(WeightDecayConfig { penalty: weight_decay as f32 }))
+        .with_momentum(Some(MomentumConfig {
+            momentum,
+            dampening: 0.0,
+            nesterov: false,
+        }))
+        .with_weight_decay(Some(WeightDecayConfig {
+            penalty: weight_decay as f32,
+        }))
 }
 
 /// A model and the optimiser state that belongs to it.
@@ -36,16 +42,30 @@ pub struct Pass<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> NetState<B> {
-    pub fn new(config: &ResNetConfig, seed: u64, momentum: f64, weight_decay: f64, device: &B::Device) -> Self {
+    pub fn new(
+        config: &ResNetConfig,
+        seed: u64,
+        momentum: f64,
+        weight_decay: f64,
+        device: &B::Device,
+    ) -> Self {
         // Seed before init so that the plain and residual nets of one seed start from identical
         // weights (their parameter lists are the same for option A).
         B::seed(device, seed);
-        Self { model: config.init(device), optim: sgd(momentum, weight_decay).init() }
+        Self {
+            model: config.init(device),
+            optim: sgd(momentum, weight_decay).init(),
+        }
     }
 
     /// Forward and backward on one batch. With `probe`, the probed forward is used and the raw
     /// gradients are kept so the probes can be read.
-    pub fn forward_backward(&self, images: Tensor<B, 4>, labels: Tensor<B, 1, Int>, probe: bool) -> Pass<B> {
+    pub fn forward_backward(
+        &self,
+        images: Tensor<B, 4>,
+        labels: Tensor<B, 1, Int>,
+        probe: bool,
+    ) -> Pass<B> {
         let (logits, probes) = if probe {
             let (logits, probes) = self.model.forward_probed(images);
             (logits, Some(probes))
@@ -56,7 +76,11 @@ impl<B: AutodiffBackend> NetState<B> {
         let stats = Tensor::cat(vec![loss.clone().inner(), correct.inner()], 0);
         let mut raw = loss.backward();
         let grads = GradientsParams::from_module(&mut raw, &self.model);
-        Pass { grads, stats, probes: probes.map(|p| (p, raw)) }
+        Pass {
+            grads,
+            stats,
+            probes: probes.map(|p| (p, raw)),
+        }
     }
 
     /// Applies one optimiser step. Takes `self` so the parameters are uniquely owned during the
@@ -79,9 +103,20 @@ impl<B: AutodiffBackend> NetState<B> {
 }
 
 /// Mean cross-entropy `[1]` and number of correct predictions `[1]` (as float).
-pub fn loss_and_correct<B: Backend>(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> (Tensor<B, 1>, Tensor<B, 1>) {
+pub fn loss_and_correct<B: Backend>(
+    logits: Tensor<B, 2>,
+    labels: Tensor<B, 1, Int>,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
     let [n, _] = logits.dims();
-    let correct = logits.clone().detach().argmax(1).reshape([n]).equal(labels.clone()).int().sum().float();
+    let correct = logits
+        .clone()
+        .detach()
+        .argmax(1)
+        .reshape([n])
+        .equal(labels.clone())
+        .int()
+        .sum()
+        .float();
     let picked = log_softmax(logits, 1).gather(1, labels.reshape([n, 1])); // [n, 1]
     (picked.mean().neg(), correct)
 }

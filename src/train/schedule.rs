@@ -8,7 +8,11 @@ pub fn learning_rate(hyper: &HyperState, depth_step: u64) -> f64 {
     if depth_step < hyper.warmup_steps {
         return hyper.warmup_lr;
     }
-    let passed = hyper.milestones.iter().filter(|&&m| depth_step >= m).count();
+    let passed = hyper
+        .milestones
+        .iter()
+        .filter(|&&m| depth_step >= m)
+        .count();
     hyper.lr * hyper.gamma.powi(passed as i32)
 }
 

@@ -30,9 +30,17 @@ impl BackendJob for TrainJob {
     type Output = ();
 
     fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
-        match Trainer::<B>::new(self.setup, device, backend, self.events.clone(), self.commands) {
+        match Trainer::<B>::new(
+            self.setup,
+            device,
+            backend,
+            self.events.clone(),
+            self.commands,
+        ) {
             Ok(trainer) => trainer.run(),
-            Err(e) => self.events.emit(Event::Fault(Fault::Setup { message: e.to_string() })),
+            Err(e) => self.events.emit(Event::Fault(Fault::Setup {
+                message: e.to_string(),
+            })),
         }
     }
 }
@@ -46,14 +54,24 @@ pub fn spawn(setup: TrainerSetup) -> Result<TrainerHandle, String> {
     let thread = std::thread::Builder::new()
         .name("trainer".into())
         .spawn(move || {
-            let job = TrainJob { setup, events: events.clone(), commands: command_rx };
+            let job = TrainJob {
+                setup,
+                events: events.clone(),
+                commands: command_rx,
+            };
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| dispatch(kind, job))) {
-                events.emit(Event::Fault(Fault::Panic { message: panic_message(panic.as_ref()) }));
+                events.emit(Event::Fault(Fault::Panic {
+                    message: panic_message(panic.as_ref()),
+                }));
             }
             events.emit(Event::Stopped);
         })
         .map_err(|e| format!("cannot start the trainer thread: {e}"))?;
-    Ok(TrainerHandle { commands: command_tx, events: event_rx, thread })
+    Ok(TrainerHandle {
+        commands: command_tx,
+        events: event_rx,
+        thread,
+    })
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {

@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
 use crate::model::ResNetConfig;
 use crate::protocol::{
-    Change, Command, DepthSummary, EvalReport, Event, Fault, Hyper, HyperState, Net, RunInfo, RunState, Score,
-    StepReport,
+    Change, Command, DepthSummary, EvalReport, Event, Fault, Hyper, HyperState, Net, RunInfo,
+    RunState, Score, StepReport,
 };
 
 /// What a trainer is started with.
@@ -54,6 +54,8 @@ pub struct Trainer<B: AutodiffBackend> {
     steps_left: u32,
     /// The current depth already has its summary row (it finished).
     summarized: bool,
+    /// The checkpoint this run continues, announced once at start.
+    resumed_from: Option<PathBuf>,
     events: Events,
     commands: Receiver<Command>,
 }
@@ -66,7 +68,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         events: Events,
         commands: Receiver<Command>,
     ) -> Result<Self, CheckpointError> {
-        let TrainerSetup { config, data, run_id, run_dir, resume } = setup;
+        let TrainerSetup {
+            config,
+            data,
+            run_id,
+            run_dir,
+            resume,
+        } = setup;
         let hyper = hyper_from(&config);
         let mut trainer = Trainer {
             sampler: Sampler::new(config.run.seed, data.train.len(), Cursor::default()),
@@ -84,6 +92,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             state: RunState::WarmingUp,
             steps_left: 0,
             summarized: false,
+            resumed_from: None,
             events,
             commands,
         };
@@ -110,6 +119,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         self.sampler = Sampler::new(self.config.run.seed, self.data.train.len(), state.cursor);
         self.summaries = state.summaries;
         self.run_id = state.run_id;
+        self.resumed_from = Some(dir.to_path_buf());
         Ok(())
     }
 
@@ -129,7 +139,15 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn fresh_nets(&self) -> Vec<NetState<B>> {
         self.net_configs()
             .iter()
-            .map(|c| NetState::new(c, self.config.run.seed, self.hyper.momentum, self.hyper.weight_decay, &self.device))
+            .map(|c| {
+                NetState::new(
+                    c,
+                    self.config.run.seed,
+                    self.hyper.momentum,
+                    self.hyper.weight_decay,
+                    &self.device,
+                )
+            })
             .collect()
     }
 
@@ -162,18 +180,36 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn set_state(&mut self, state: RunState) {
         if self.state != state {
             self.state = state;
-            self.events.emit(Event::State { step: self.step, state });
+            self.events.emit(Event::State {
+                step: self.step,
+                state,
+            });
         }
     }
 
     fn is_waiting(&self) -> bool {
-        matches!(self.state, RunState::Paused | RunState::Faulted | RunState::Finished)
+        matches!(
+            self.state,
+            RunState::Paused | RunState::Faulted | RunState::Finished
+        )
     }
 
     /// Runs until `Quit` or until the command channel closes.
     pub fn run(mut self) {
         self.events.emit(Event::Started(self.info()));
-        self.events.emit(Event::State { step: self.step, state: self.state });
+        self.events.emit(Event::State {
+            step: self.step,
+            state: self.state,
+        });
+        if let Some(dir) = self.resumed_from.take() {
+            let change = Change::Resumed {
+                from: dir.display().to_string(),
+            };
+            self.events.emit(Event::Changed {
+                step: self.step,
+                change,
+            });
+        }
         loop {
             loop {
                 match self.commands.try_recv() {
@@ -235,7 +271,9 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     fn set_hyper(&mut self, hyper: Hyper) {
         if let Err(message) = hyper.validate() {
-            self.events.emit(Event::Warning { message: format!("ignored: {message}") });
+            self.events.emit(Event::Warning {
+                message: format!("ignored: {message}"),
+            });
             return;
         }
         match hyper {
@@ -252,12 +290,17 @@ impl<B: AutodiffBackend> Trainer<B> {
                 net.reconfigure(momentum, weight_decay);
             }
         }
-        self.events.emit(Event::Changed { step: self.step, change: Change::Hyper { hyper } });
+        self.events.emit(Event::Changed {
+            step: self.step,
+            change: Change::Hyper { hyper },
+        });
     }
 
     fn change_depth(&mut self, depth: usize) {
         if depth < 8 || (depth - 2) % 6 != 0 {
-            self.events.emit(Event::Warning { message: format!("ignored: depth {depth} is not 6n+2 (8, 14, 20, 32, 44, 56, 110)") });
+            self.events.emit(Event::Warning {
+                message: format!("ignored: depth {depth} is not 6n+2 (8, 14, 20, 32, 44, 56, 110)"),
+            });
             return;
         }
         if !self.summarized && self.depth_step() > 0 {
@@ -266,10 +309,17 @@ impl<B: AutodiffBackend> Trainer<B> {
         let from = self.config.model.depth;
         self.config.model.depth = depth;
         self.nets = self.fresh_nets();
-        self.sampler = Sampler::new(self.config.run.seed, self.data.train.len(), Cursor::default());
+        self.sampler = Sampler::new(
+            self.config.run.seed,
+            self.data.train.len(),
+            Cursor::default(),
+        );
         self.depth_start_step = self.step;
         self.summarized = false;
-        self.events.emit(Event::Changed { step: self.step, change: Change::Depth { from, to: depth } });
+        self.events.emit(Event::Changed {
+            step: self.step,
+            change: Change::Depth { from, to: depth },
+        });
         self.events.emit(Event::Started(self.info()));
         if self.state == RunState::Finished {
             self.set_state(RunState::Running);
@@ -278,29 +328,57 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     fn train_step(&mut self) {
         let started = Instant::now();
-        if self.step == 0 || self.state == RunState::WarmingUp {
-            self.set_state(RunState::WarmingUp);
-        }
         let draw = self.sampler.next_batch(self.hyper.batch_size);
         let key = [self.config.run.seed, draw.epoch, draw.position];
         let batch = self.data.batch(&self.data.train, &draw.indices, Some(key));
         let batch_size = batch.labels.len();
         let (images, labels) = batch_tensors::<B>(batch, &self.device);
         let lr = learning_rate(&self.hyper, self.depth_step());
-        let passes: Vec<Pass<B>> =
-            self.nets.iter().map(|net| net.forward_backward(images.clone(), labels.clone(), false)).collect();
+        let passes: Vec<Pass<B>> = std::thread::scope(|scope| {
+            // The two nets are independent until the optimiser step: run them on two threads.
+            let handles: Vec<_> = self
+                .nets
+                .iter()
+                .map(|net| {
+                    let (images, labels) = (images.clone(), labels.clone());
+                    scope.spawn(move || net.forward_backward(images, labels, false))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
         let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
         let scores: Vec<Score> = stats
             .chunks_exact(2)
-            .map(|s| Score { loss: s[0], accuracy: s[1] / batch_size as f64 })
+            .map(|s| Score {
+                loss: s[0],
+                accuracy: s[1] / batch_size as f64,
+            })
             .collect();
-        if let Some((net, score)) = Net::BOTH.into_iter().zip(&scores).find(|(_, s)| !s.loss.is_finite()) {
-            self.events.emit(Event::Fault(Fault::NonFinite { net, step: self.step + 1, loss: score.loss }));
+        if let Some((net, score)) = Net::BOTH
+            .into_iter()
+            .zip(&scores)
+            .find(|(_, s)| !s.loss.is_finite())
+        {
+            self.events.emit(Event::Fault(Fault::NonFinite {
+                net,
+                step: self.step + 1,
+                loss: score.loss,
+            }));
             self.set_state(RunState::Faulted);
             return;
         }
         let nets = std::mem::take(&mut self.nets);
-        self.nets = nets.into_iter().zip(passes).map(|(net, pass)| net.apply(lr, pass.grads)).collect();
+        self.nets = nets
+            .into_iter()
+            .zip(passes)
+            .map(|(net, pass)| net.apply(lr, pass.grads))
+            .collect();
         self.step += 1;
         self.events.emit(Event::Step(StepReport {
             step: self.step,
@@ -323,7 +401,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         if depth_step % self.hyper.eval_every == 0 {
             self.eval();
         }
-        if self.config.run.checkpoint_every > 0 && depth_step % self.config.run.checkpoint_every == 0 {
+        if self.config.run.checkpoint_every > 0
+            && depth_step % self.config.run.checkpoint_every == 0
+        {
             self.checkpoint();
         }
         if self.at_step_limit() {
@@ -356,7 +436,13 @@ impl<B: AutodiffBackend> Trainer<B> {
     /// eval mode.
     fn summarize(&mut self) {
         let models = self.eval_models();
-        let train = evaluate(&models, &self.data, &self.data.train, self.config.run.train_eval_size, &self.device);
+        let train = evaluate(
+            &models,
+            &self.data,
+            &self.data.train,
+            self.config.run.train_eval_size,
+            &self.device,
+        );
         let test = evaluate(&models, &self.data, &self.data.test, 0, &self.device);
         let error = |s: &Score| 100.0 * (1.0 - s.accuracy);
         let summary = DepthSummary {
@@ -385,11 +471,26 @@ impl<B: AutodiffBackend> Trainer<B> {
         };
         let parent = self.run_dir.join("checkpoints");
         let result = std::fs::create_dir_all(&parent)
-            .map_err(|e| CheckpointError::Write { path: parent.clone(), problem: e.to_string() })
-            .and_then(|()| checkpoint::save(&parent, &format!("step-{:06}", self.step), &state, &self.nets));
+            .map_err(|e| CheckpointError::Write {
+                path: parent.clone(),
+                problem: e.to_string(),
+            })
+            .and_then(|()| {
+                checkpoint::save(
+                    &parent,
+                    &format!("step-{:06}", self.step),
+                    &state,
+                    &self.nets,
+                )
+            });
         match result {
-            Ok(path) => self.events.emit(Event::Checkpointed { step: self.step, path: path.display().to_string() }),
-            Err(e) => self.events.emit(Event::Fault(Fault::Io { message: e.to_string() })),
+            Ok(path) => self.events.emit(Event::Checkpointed {
+                step: self.step,
+                path: path.display().to_string(),
+            }),
+            Err(e) => self.events.emit(Event::Fault(Fault::Io {
+                message: e.to_string(),
+            })),
         }
         self.set_state(previous);
     }

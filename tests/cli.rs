@@ -1,0 +1,235 @@
+//! The `resdash` binary as a user or a script meets it: exit codes, messages, run directories.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use resdash::protocol::{Event, LogLine, SCHEMA_VERSION};
+
+const TINY: &[&str] = &[
+    "--set",
+    "model.depth=8",
+    "--set",
+    "data.image_size=8",
+    "--set",
+    "data.synthetic_train=128",
+    "--set",
+    "data.synthetic_test=32",
+    "--set",
+    "run.batch_size=16",
+    "--set",
+    "run.eval_every=5",
+    "--set",
+    "run.train_eval_size=32",
+];
+
+fn resdash(args: &[&str], run_dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_resdash"))
+        .args(args)
+        .args(["--run-dir", run_dir.to_str().unwrap()])
+        .output()
+        .expect("the resdash binary runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn headless_run_writes_config_and_versioned_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--headless", "--max-steps", "10"];
+    args.extend(TINY);
+    let out = resdash(&args, dir.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("step ") && err.contains("eval ") && err.contains("depth  8 after 10 steps"),
+        "{err}"
+    );
+
+    let runs: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let config = std::fs::read_to_string(runs[0].join("config.toml")).unwrap();
+    assert!(
+        config.contains("depth = 8") && config.contains("max_steps = 10"),
+        "{config}"
+    );
+    let metrics = std::fs::read_to_string(runs[0].join("metrics.jsonl")).unwrap();
+    let lines: Vec<LogLine> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect();
+    assert!(lines.iter().all(|l| l.v == SCHEMA_VERSION));
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| matches!(l.event, Event::Step(_)))
+            .count(),
+        10
+    );
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| matches!(l.event, Event::Eval(_)))
+            .count(),
+        2
+    );
+    assert_eq!(lines.last().map(|l| &l.event), Some(&Event::Stopped));
+}
+
+#[test]
+fn sweep_json_has_one_row_per_depth() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["sweep", "--depths", "8,14", "--steps", "3", "--json"];
+    args.extend(TINY);
+    let out = resdash(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("one JSON object on stdout");
+    let rows = json["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    for (row, depth) in rows.iter().zip([8, 14]) {
+        assert_eq!(row["depth"], depth);
+        assert_eq!(row["steps"], 3);
+        for key in [
+            "plain_train_error",
+            "plain_test_error",
+            "residual_train_error",
+            "residual_test_error",
+        ] {
+            let e = row[key].as_f64().unwrap();
+            assert!((0.0..=100.0).contains(&e), "{key} = {e}");
+        }
+    }
+}
+
+#[test]
+fn a_bad_config_exits_2_naming_file_key_and_allowed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, "[optim]\nmomentum = 2.0\n").unwrap();
+    let out = resdash(
+        &["--headless", "--config", file.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("optim.momentum") && err.contains("[0, 1)"),
+        "{err}"
+    );
+
+    std::fs::write(&file, "[run]\nbach_size = 2\n").unwrap();
+    let out = resdash(
+        &["--headless", "--config", file.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("run.bach_size") && err.contains("batch_size"),
+        "{err}"
+    );
+
+    let out = resdash(&["--headless", "--backend", "tpu"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("run.backend"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_missing_dataset_exits_2_with_how_to_get_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = resdash(
+        &[
+            "--headless",
+            "--set",
+            "data.source=fashion-mnist",
+            "--set",
+            "data.dir=/nonexistent/fmnist",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/nonexistent/fmnist")
+            && err.contains("apt-get install dataset-fashion-mnist"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_corrupt_checkpoint_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    std::fs::write(ckpt.join("state.json"), "{ \"schema\": 1, \"step\": ").unwrap();
+    let out = resdash(
+        &["--headless", "--resume", ckpt.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("state.json") && err.contains("corrupt"),
+        "{err}"
+    );
+
+    let out = resdash(
+        &[
+            "--headless",
+            "--resume",
+            dir.path().join("nothing").to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("not a resdash checkpoint"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_checkpoint_resumes_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--headless",
+        "--max-steps",
+        "4",
+        "--set",
+        "run.checkpoint_every=4",
+    ];
+    args.extend(TINY);
+    let out = resdash(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let ckpt = run.join("checkpoints/step-000004");
+    assert!(ckpt.join("state.json").is_file());
+
+    let out = resdash(
+        &[
+            "--headless",
+            "--resume",
+            ckpt.to_str().unwrap(),
+            "--max-steps",
+            "6",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("step        6") || err.contains("depth  8 after 6 steps"),
+        "{err}"
+    );
+}

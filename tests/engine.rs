@@ -1,0 +1,10 @@
+//! Library-level tests of the engine: config, data, model, trainer, checkpoints. One test binary
+//! (burn is slow to link), one file per concern under `tests/engine/`.
+
+mod engine {
+    pub mod checkpoint;
+    pub mod config;
+    pub mod data;
+    pub mod support;
+    pub mod train;
+}
