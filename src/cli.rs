@@ -56,10 +56,10 @@ pub struct RunArgs {
     /// Override one config key, e.g. `--set optim.lr=0.05` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE", global = true)]
     pub overrides: Vec<String>,
-    /// Steps per depth (run.max_steps).
+    /// Steps per depth (`run.max_steps`).
     #[arg(long, value_name = "N", global = true)]
     pub max_steps: Option<u64>,
-    /// Parent directory of run directories (run.run_dir).
+    /// Parent directory of run directories (`run.run_dir`).
     #[arg(long, value_name = "DIR", global = true)]
     pub run_dir: Option<String>,
     /// flex, ndarray or cuda (run.backend).

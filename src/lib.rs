@@ -1,4 +1,4 @@
-//! resdash: train a plain CNN and a ResNet of the same depth side by side and watch, live, why
+//! resdash: train a plain CNN and a `ResNet` of the same depth side by side and watch, live, why
 //! shortcuts matter (He et al., 2016).
 //!
 //! Layers, with dependencies pointing one way: `config`, `data`, `model` → `train` (the trainer

@@ -19,7 +19,7 @@ use resdash::{data, sweep};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    match run(&cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -48,8 +48,8 @@ fn resolve_config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(Config::load(cli.run.config.as_deref(), &overrides)?)
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let mut config = resolve_config(&cli)?;
+fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    let mut config = resolve_config(cli)?;
     let sweep_depths = match &cli.command {
         Some(Commands::Sweep { depths, steps, .. }) => {
             if *steps == 0 {
@@ -58,16 +58,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if depths.is_empty() {
                 bail!("--depths needs at least one depth");
             }
-            let mut overrides = vec![
-                format!("run.max_steps={steps}"),
-                format!("model.depth={}", depths[0]),
-            ];
-            overrides.extend(depths[1..].iter().map(|d| format!("model.depth={d}")));
-            // Validate every depth through the config rules, then start at the first.
-            for item in &overrides[1..] {
-                Config::from_toml(&config.to_toml(), "sweep", &[item.clone()])?;
+            // Each depth must pass the same rules as model.depth in a config file.
+            for depth in depths {
+                Config::from_toml(
+                    &config.to_toml(),
+                    "--depths",
+                    &[format!("model.depth={depth}")],
+                )?;
             }
-            config = Config::from_toml(&config.to_toml(), "sweep", &overrides[..2])?;
+            let overrides = [
+                format!("model.depth={}", depths[0]),
+                format!("run.max_steps={steps}"),
+            ];
+            config = Config::from_toml(&config.to_toml(), "sweep", &overrides)?;
             Some(depths.clone())
         }
         None => None,
@@ -77,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     let data = data::load(&config)
         .with_context(|| format!("loading the {} dataset", config.data.source.name()))?;
-    if data.train.len() < 1 || data.test.is_empty() {
+    if data.train.is_empty() || data.test.is_empty() {
         bail!(
             "the {} dataset has an empty split (check data.train_limit / data.test_limit)",
             data.name

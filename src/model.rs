@@ -19,7 +19,7 @@ pub use probe::{BlockProbes, Probes};
 
 use crate::config::Shortcut;
 
-/// He et al. (2015) normal initialisation, fan-in mode: std = sqrt(2 / fan_in).
+/// He et al. (2015) normal initialisation, fan-in mode: std = sqrt(2 / `fan_in`).
 pub(crate) fn he_normal() -> Initializer {
     Initializer::KaimingNormal {
         gain: std::f64::consts::SQRT_2,
@@ -103,8 +103,8 @@ impl<B: Backend> ResNet<B> {
         &self.blocks
     }
 
-    /// Parameters the optimiser trains (BatchNorm running statistics excluded), as in the paper
-    /// and in PyTorch's `sum(p.numel() for p in model.parameters())`.
+    /// Parameters the optimiser trains (`BatchNorm` running statistics excluded), as in the paper
+    /// and in `PyTorch`'s `sum(p.numel() for p in model.parameters())`.
     pub fn trainable_params(&self) -> usize {
         let stem = self.stem_conv.weight.shape().num_elements()
             + 2 * self.stem_bn.gamma.shape().num_elements();

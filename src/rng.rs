@@ -1,7 +1,7 @@
-//! A tiny deterministic PRNG (SplitMix64) owned by resdash, so that data order, synthetic images
+//! A tiny deterministic PRNG (`SplitMix64`) owned by resdash, so that data order, synthetic images
 //! and augmentation depend only on the seed and never on a dependency's version.
 
-/// SplitMix64 (Steele, Lea & Flood 2014): 64-bit state, passes BigCrush, trivially seekable by
+/// `SplitMix64` (Steele, Lea & Flood 2014): 64-bit state, passes `BigCrush`, trivially seekable by
 /// deriving a fresh generator per (seed, stream) pair.
 #[derive(Debug, Clone)]
 pub struct Rng {

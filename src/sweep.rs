@@ -1,6 +1,8 @@
 //! `resdash sweep`: both nets at each depth in turn, `--steps` steps each, then the table of
 //! final train/test errors per depth — the seed paper's Figure 1 as text.
 
+use std::fmt::Write;
+
 use serde::Serialize;
 
 use crate::headless::{HeadlessOptions, Outcome, drive};
@@ -67,15 +69,16 @@ pub fn table(rows: &[SweepRow]) -> String {
     let mut out =
         String::from("depth   steps | plain train  plain test | residual train  residual test\n");
     for r in rows {
-        out.push_str(&format!(
-            "{:>5} {:>7} | {:>10.2}% {:>10.2}% | {:>13.2}% {:>13.2}%\n",
+        let _ = writeln!(
+            out,
+            "{:>5} {:>7} | {:>10.2}% {:>10.2}% | {:>13.2}% {:>13.2}%",
             r.depth,
             r.steps,
             r.plain_train_error,
             r.plain_test_error,
             r.residual_train_error,
             r.residual_test_error
-        ));
+        );
     }
     out
 }

@@ -1,5 +1,7 @@
 //! The `resdash` binary as a user or a script meets it: exit codes, messages, run directories.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,5 +1,5 @@
-//! One basic block: conv3x3-BN-ReLU-conv3x3-BN (the branch F_b), `+ S_b(x)` in the residual net,
-//! then ReLU.
+//! One basic block: conv3x3-BN-ReLU-conv3x3-BN (the branch `F_b`), `+ S_b(x)` in the residual net,
+//! then `ReLU`.
 
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
@@ -93,7 +93,7 @@ impl<B: Backend> BasicBlock<B> {
         relu(sum)
     }
 
-    /// S_b(x): identity, option A subsample + zero channels, or option B projection.
+    /// `S_b(x)`: identity, option A subsample + zero channels, or option B projection.
     fn shortcut(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         match &self.projection {
             Some(projection) => projection.forward(x),

@@ -1,7 +1,7 @@
 //! Batch normalisation over `[batch, channels, h, w]`, written so that every broadcast is a
 //! per-row scalar over a contiguous `[batch * channels, h * w]` view.
 //!
-//! Same maths as `burn::nn::BatchNorm` (and PyTorch's `BatchNorm2d`: momentum 0.1, eps 1e-5,
+//! Same maths as `burn::nn::BatchNorm` (and `PyTorch`'s `BatchNorm2d`: momentum 0.1, eps 1e-5,
 //! unbiased running variance), but burn-flex 0.21 runs burn's version — `[b, c, h, w]` against a
 //! `[1, c, 1, 1]` broadcast — through a scalar strided iterator, which took over half of a CPU
 //! training step. Here the per-channel factors are repeated to `[b * c, 1]` (tiny) so the
@@ -92,6 +92,7 @@ fn per_row<B: Backend>(v: Tensor<B, 2>, b: usize) -> Tensor<B, 2> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use burn::module::AutodiffModule;
     use burn::nn::BatchNormConfig;
 
     type B = burn::backend::Autodiff<burn::backend::Flex>;
@@ -135,7 +136,6 @@ mod tests {
                 burn::tensor::Tolerance::absolute(1e-4),
             );
         // Eval mode uses the running statistics.
-        use burn::module::AutodiffModule;
         let eval = ours.valid().forward(x.clone().inner());
         let [m, v]: [Vec<f32>; 2] = [ours.running_mean.value(), ours.running_var.value()]
             .map(|t| t.into_data().to_vec().unwrap());

@@ -10,13 +10,13 @@ use super::{ResNet, global_average_pool};
 /// The probes of one block, plus its output (for the activation norm).
 #[derive(Debug, Clone)]
 pub struct BlockProbes<B: Backend> {
-    /// At x_b: its gradient is the total dL/dx_b.
+    /// At `x_b`: its gradient is the total `dL/dx_b`.
     pub input: Tensor<B, 4>,
-    /// At the input of the residual branch F_b: the branch part of dL/dx_b.
+    /// At the input of the residual branch `F_b`: the branch part of `dL/dx_b`.
     pub branch: Tensor<B, 4>,
-    /// At the input of the shortcut S_b (residual net only): the shortcut part of dL/dx_b.
+    /// At the input of the shortcut `S_b` (residual net only): the shortcut part of `dL/dx_b`.
     pub shortcut: Option<Tensor<B, 4>>,
-    /// At s_b = F_b(x_b) + S_b(x_b), before the final ReLU: dL/ds_b.
+    /// At `s_b` = `F_b(x_b)` + `S_b(x_b)`, before the final `ReLU`: `dL/ds_b`.
     pub sum: Tensor<B, 4>,
 }
 
@@ -26,7 +26,7 @@ pub struct Probes<B: Backend> {
     /// At the input images: the gradient reaching the stem.
     pub image: Tensor<B, 4>,
     pub blocks: Vec<BlockProbes<B>>,
-    /// Block outputs y_b (forward values, not probes).
+    /// Block outputs `y_b` (forward values, not probes).
     pub outputs: Vec<Tensor<B, 4>>,
     /// At the pooled features entering the classifier.
     pub features: Tensor<B, 2>,

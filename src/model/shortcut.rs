@@ -1,4 +1,4 @@
-//! The shortcut path S_b of a block whose shape changes (stride 2, channels doubled).
+//! The shortcut path `S_b` of a block whose shape changes (stride 2, channels doubled).
 //! Option A (paper default): subsample by 2 and append zero channels — no parameters, and the
 //! shortcut's contribution lives in the first `in` channels. Option B: 1x1 convolution + BN.
 

@@ -1,4 +1,4 @@
-//! Held-out evaluation in eval mode: running BatchNorm statistics, inner backend (no autodiff
+//! Held-out evaluation in eval mode: running `BatchNorm` statistics, inner backend (no autodiff
 //! graph), loss and accuracy of both nets reduced on the device and read back in one transfer.
 
 use burn::prelude::*;

@@ -13,7 +13,7 @@ use crate::model::{Probes, ResNet, ResNetConfig};
 
 pub type Optim<B> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, ResNet<B>, B>;
 
-/// SGD as in the paper and PyTorch: momentum with dampening 0, no Nesterov, weight decay
+/// SGD as in the paper and `PyTorch`: momentum with dampening 0, no Nesterov, weight decay
 /// coupled (added to the gradient before momentum).
 pub fn sgd(momentum: f64, weight_decay: f64) -> SgdConfig {
     SgdConfig::new()
@@ -119,4 +119,39 @@ pub fn loss_and_correct<B: Backend>(
         .float();
     let picked = log_softmax(logits, 1).gather(1, labels.reshape([n, 1])); // [n, 1]
     (picked.mean().neg(), correct)
+}
+
+/// Forward and backward of every net on the same batch. The nets are independent until their
+/// optimiser steps, so each runs on its own thread (two cores: both busy).
+pub fn forward_backward_all<B: AutodiffBackend>(
+    nets: &[NetState<B>],
+    images: &Tensor<B, 4>,
+    labels: &Tensor<B, 1, Int>,
+    probe: bool,
+) -> Vec<Pass<B>> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = nets
+            .iter()
+            .map(|net| {
+                let (images, labels) = (images.clone(), labels.clone());
+                scope.spawn(move || net.forward_backward(images, labels, probe))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// Concatenates scalars on the device and reads them back in one transfer (one sync).
+pub fn read_back<B: Backend>(parts: Vec<Tensor<B, 1>>) -> Vec<f64> {
+    Tensor::cat(parts, 0)
+        .into_data()
+        .convert::<f64>()
+        .to_vec()
+        .unwrap_or_default()
 }

@@ -7,13 +7,12 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, CheckpointState};
 use super::eval::{batch_tensors, evaluate};
 use super::events::Events;
-use super::nets::{NetState, Pass};
+use super::nets::{NetState, forward_backward_all, read_back};
 use super::schedule::learning_rate;
 use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
@@ -239,6 +238,7 @@ impl<B: AutodiffBackend> Trainer<B> {
     }
 
     /// Applies one command; `false` means stop.
+    #[allow(clippy::needless_pass_by_value)] // commands are consumed one by one off the channel
     fn apply(&mut self, command: Command) -> bool {
         match command {
             Command::Quit => return false,
@@ -334,24 +334,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let batch_size = batch.labels.len();
         let (images, labels) = batch_tensors::<B>(batch, &self.device);
         let lr = learning_rate(&self.hyper, self.depth_step());
-        let passes: Vec<Pass<B>> = std::thread::scope(|scope| {
-            // The two nets are independent until the optimiser step: run them on two threads.
-            let handles: Vec<_> = self
-                .nets
-                .iter()
-                .map(|net| {
-                    let (images, labels) = (images.clone(), labels.clone());
-                    scope.spawn(move || net.forward_backward(images, labels, false))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
-        });
+        let passes = forward_backward_all(&self.nets, &images, &labels, false);
         let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
         let scores: Vec<Score> = stats
             .chunks_exact(2)
@@ -509,13 +492,4 @@ fn hyper_from(config: &Config) -> HyperState {
         warmup_steps: config.optim.warmup_steps,
         warmup_lr: config.optim.warmup_lr,
     }
-}
-
-/// Concatenates scalars on the device and reads them back in one transfer.
-fn read_back<B: Backend>(parts: Vec<Tensor<B, 1>>) -> Vec<f64> {
-    Tensor::cat(parts, 0)
-        .into_data()
-        .convert::<f64>()
-        .to_vec()
-        .unwrap_or_default()
 }

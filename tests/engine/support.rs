@@ -11,7 +11,7 @@ use resdash::train::{TrainerHandle, TrainerSetup, spawn};
 /// Depth 8, 8x8 synthetic images, batch 8: a few steps take well under a second.
 pub fn tiny_config() -> Config {
     Config::from_toml(
-        r#"
+        r"
         [model]
         depth = 8
         [data]
@@ -24,7 +24,7 @@ pub fn tiny_config() -> Config {
         batch_size = 16
         eval_every = 1000
         train_eval_size = 64
-        "#,
+        ",
         "tiny test config",
         &[],
     )

@@ -1,0 +1,72 @@
+//! One training step of the plain + residual pair, exactly as the trainer runs it, shared by the
+//! criterion bench and the throughput harness.
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use resdash::config::Shortcut;
+use resdash::data::Batch;
+use resdash::model::ResNetConfig;
+use resdash::train::eval::batch_tensors;
+use resdash::train::nets::{NetState, forward_backward_all, read_back};
+
+/// Which nets take part in a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(dead_code)] // each bench binary uses a subset
+pub enum Nets {
+    Pair,
+    ResidualOnly,
+}
+
+pub struct Bench<B: AutodiffBackend> {
+    pub nets: Vec<NetState<B>>,
+    pub images: Tensor<B, 4>,
+    pub labels: Tensor<B, 1, Int>,
+}
+
+impl<B: AutodiffBackend> Bench<B> {
+    /// CIFAR-shaped random batch (3x32x32, 10 classes), seeded.
+    pub fn new(depth: usize, batch: usize, nets: Nets, device: &B::Device) -> Self {
+        let config = |residual| ResNetConfig {
+            depth,
+            width: 1,
+            shortcut: Shortcut::A,
+            residual,
+            in_channels: 3,
+            classes: 10,
+        };
+        let kinds: &[bool] = if nets == Nets::Pair {
+            &[false, true]
+        } else {
+            &[true]
+        };
+        let nets = kinds
+            .iter()
+            .map(|&r| NetState::new(&config(r), 0, 0.9, 1e-4, device))
+            .collect();
+        let mut rng = resdash::rng::Rng::new(1);
+        let batch = Batch {
+            images: (0..batch * 3 * 32 * 32).map(|_| rng.normal()).collect(),
+            labels: (0..batch).map(|_| rng.below(10) as i64).collect(),
+            shape: [batch, 3, 32, 32],
+        };
+        let (images, labels) = batch_tensors::<B>(batch, device);
+        Self {
+            nets,
+            images,
+            labels,
+        }
+    }
+
+    /// One step: forward + backward of every net, one read-back of the losses, SGD update.
+    pub fn step(&mut self) -> Vec<f64> {
+        let passes = forward_backward_all(&self.nets, &self.images, &self.labels, false);
+        let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
+        let nets = std::mem::take(&mut self.nets);
+        self.nets = nets
+            .into_iter()
+            .zip(passes)
+            .map(|(n, p)| n.apply(0.1, p.grads))
+            .collect();
+        stats
+    }
+}

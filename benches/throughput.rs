@@ -1,0 +1,118 @@
+//! Throughput harness for A/B comparisons in one run (see `benches/compare.sh`): times `--steps`
+//! train steps after `--warmup` and prints one JSON line with the median step time and img/s.
+//!
+//! `cargo bench --bench throughput -- --backend flex --depth 20 --batch 128 --nets pair`
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Instant;
+
+use burn::tensor::backend::AutodiffBackend;
+use common::{Bench, Nets};
+use resdash::backend::{BackendJob, BackendKind, dispatch};
+
+struct Args {
+    backend: String,
+    depth: usize,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    nets: Nets,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut args = Args {
+        backend: "flex".into(),
+        depth: 20,
+        batch: 128,
+        steps: 5,
+        warmup: 1,
+        nets: Nets::Pair,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--bench" {
+            continue; // cargo bench passes this
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|e| format!("{flag} {value}: {e}"))
+        };
+        match flag.as_str() {
+            "--backend" => args.backend.clone_from(&value),
+            "--depth" => args.depth = number()?,
+            "--batch" => args.batch = number()?,
+            "--steps" => args.steps = number()?.max(1),
+            "--warmup" => args.warmup = number()?,
+            "--nets" => {
+                args.nets = match value.as_str() {
+                    "pair" => Nets::Pair,
+                    "residual" => Nets::ResidualOnly,
+                    other => return Err(format!("--nets {other}: expected pair or residual")),
+                }
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(args)
+}
+
+struct Job(Args);
+
+impl BackendJob for Job {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
+        let a = self.0;
+        let started = Instant::now();
+        let mut bench = Bench::<B>::new(a.depth, a.batch, a.nets, &device);
+        for _ in 0..a.warmup {
+            bench.step();
+        }
+        let warm_s = started.elapsed().as_secs_f64();
+        let mut times: Vec<f64> = (0..a.steps)
+            .map(|_| {
+                let t = Instant::now();
+                bench.step();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        let median = times[times.len() / 2];
+        let nets = if a.nets == Nets::Pair {
+            "pair"
+        } else {
+            "residual"
+        };
+        println!(
+            "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{},\"batch\":{},\"nets\":\"{nets}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
+            a.depth,
+            a.batch,
+            median * 1e3,
+            a.batch as f64 / median,
+            warm_s
+        );
+    }
+}
+
+fn main() {
+    let args = match parse() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("throughput: {e}");
+            std::process::exit(2);
+        }
+    };
+    let kind = match BackendKind::parse(&args.backend) {
+        Ok(kind) => kind,
+        Err(e) => {
+            eprintln!("throughput: {e}");
+            std::process::exit(2);
+        }
+    };
+    dispatch(kind, Job(args));
+}
