@@ -26,6 +26,9 @@ pub struct Cli {
     /// Also print every event as a JSON line on stdout (headless).
     #[arg(long)]
     pub jsonl: bool,
+    /// Print gradient-flow lines every N probe steps (headless; 0 = never).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub flow_every: u64,
     #[command(subcommand)]
     pub command: Option<Commands>,
 }

@@ -36,6 +36,8 @@ pub struct HeadlessOptions {
     pub jsonl: bool,
     /// Print progress lines on stderr.
     pub progress: bool,
+    /// Gradient-flow lines every this many probe steps (0 = never).
+    pub flow_every: u64,
 }
 
 /// Drives the trainer until it stops. `on_event` sees every event first and may send commands
@@ -48,7 +50,7 @@ pub async fn drive(
 ) -> Outcome {
     let started = Instant::now();
     let deadline = options.max_time.map(|t| tokio::time::Instant::now() + t);
-    let mut progress = Progress::default();
+    let mut progress = Progress::new(options.flow_every);
     let mut outcome = Outcome::Done;
     let mut log_failed = false;
     let stdout = std::io::stdout();

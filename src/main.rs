@@ -110,6 +110,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         max_time: cli.max_time.map(Duration::from_secs_f64),
         jsonl: cli.jsonl,
         progress: true,
+        flow_every: cli.flow_every,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

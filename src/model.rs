@@ -7,7 +7,7 @@ mod norm;
 mod probe;
 mod shortcut;
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
@@ -15,24 +15,60 @@ use burn::tensor::activation::relu;
 
 pub use block::{BasicBlock, BlockConfig};
 pub use norm::BatchNorm2d;
-pub use probe::{BlockProbes, Probes};
+pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
 
 use crate::config::Shortcut;
+use crate::rng::Rng;
 
-/// He et al. (2015) normal initialisation, fan-in mode: std = sqrt(2 / `fan_in`).
-pub(crate) fn he_normal() -> Initializer {
-    Initializer::KaimingNormal {
-        gain: std::f64::consts::SQRT_2,
-        fan_out_only: false,
-    }
+/// Builds a bias-free convolution with He et al. (2015) normal weights, fan-in mode
+/// (std = sqrt(2 / fan_in)), drawn from resdash's own seeded generator: the weights depend only
+/// on the seed, never on the backend's global RNG or on which thread touches them first.
+pub(crate) fn he_conv<B: Backend>(
+    config: &Conv2dConfig,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Conv2d<B> {
+    let config = config
+        .clone()
+        .with_bias(false)
+        .with_initializer(Initializer::Zeros);
+    let mut conv = config.init(device);
+    let dims = conv.weight.dims();
+    let std = (2.0 / (dims[1] * dims[2] * dims[3]) as f64).sqrt();
+    conv.weight = Param::from_tensor(seeded(dims, rng, device, |r| std * f64::from(r.normal())));
+    conv
+}
+
+/// The classifier, initialised like PyTorch's `nn.Linear`: weights and bias U(±1/sqrt(fan_in)).
+fn seeded_linear<B: Backend>(
+    inputs: usize,
+    outputs: usize,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Linear<B> {
+    let config = LinearConfig::new(inputs, outputs).with_initializer(Initializer::Zeros);
+    let mut linear = config.init(device);
+    let bound = 1.0 / (inputs as f64).sqrt();
+    let uniform = |r: &mut Rng| bound * (2.0 * f64::from(r.next_f32()) - 1.0);
+    linear.weight = Param::from_tensor(seeded([inputs, outputs], rng, device, uniform));
+    linear.bias = Some(Param::from_tensor(seeded([outputs], rng, device, uniform)));
+    linear
+}
+
+fn seeded<B: Backend, const D: usize>(
+    dims: [usize; D],
+    rng: &mut Rng,
+    device: &B::Device,
+    mut draw: impl FnMut(&mut Rng) -> f64,
+) -> Tensor<B, D> {
+    let values: Vec<f64> = (0..dims.iter().product()).map(|_| draw(rng)).collect();
+    Tensor::from_data(TensorData::new(values, dims), device)
 }
 
 pub(crate) fn conv3x3(channels: [usize; 2], stride: usize) -> Conv2dConfig {
     Conv2dConfig::new(channels, [3, 3])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-        .with_bias(false)
-        .with_initializer(he_normal())
 }
 
 /// Shape and switches of one net.
@@ -60,7 +96,15 @@ impl ResNetConfig {
         (self.depth - 2) / 6
     }
 
-    pub fn init<B: Backend>(&self, device: &B::Device) -> ResNet<B> {
+    /// Builds the net with weights drawn from `seed` (the same seed gives the plain and the
+    /// residual net identical weights with option A).
+    pub fn init<B: Backend>(&self, seed: u64, device: &B::Device) -> ResNet<B> {
+        let rng = &mut Rng::stream(seed, &[0x1417]);
+        let stem_conv = he_conv(
+            &conv3x3([self.in_channels, 16 * self.width], 1),
+            rng,
+            device,
+        );
         let base = 16 * self.width;
         let mut blocks = Vec::new();
         let mut channels = base;
@@ -75,15 +119,15 @@ impl ResNetConfig {
                     shortcut: self.shortcut,
                     residual: self.residual,
                 };
-                blocks.push(block.init(device));
+                blocks.push(block.init(rng, device));
                 channels = out;
             }
         }
         ResNet {
-            stem_conv: conv3x3([self.in_channels, base], 1).init(device),
+            stem_conv,
             stem_bn: BatchNorm2d::new(base, device),
             blocks,
-            fc: LinearConfig::new(channels, self.classes).init(device),
+            fc: seeded_linear(channels, self.classes, rng, device),
         }
     }
 }
@@ -156,30 +200,60 @@ mod tests {
         // Paper, Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M.
         let device = Default::default();
         for (depth, millions) in [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)] {
-            let params = config(depth).init::<B>(&device).trainable_params() as f64 / 1e6;
+            let params = config(depth).init::<B>(0, &device).trainable_params() as f64 / 1e6;
             assert!(
                 (params - millions).abs() / millions < 0.03,
                 "depth {depth}: {params}M vs {millions}M"
             );
         }
-        assert_eq!(config(20).init::<B>(&device).trainable_params(), 269_722);
+        assert_eq!(config(20).init::<B>(0, &device).trainable_params(), 269_722);
+    }
+
+    #[test]
+    fn the_seed_alone_decides_the_weights_and_plain_and_residual_start_equal() {
+        let device = Default::default();
+        let weights = |cfg: &ResNetConfig, draws_between: bool| {
+            B::seed(&device, 1);
+            let model = cfg.init::<B>(9, &device);
+            if draws_between {
+                // Unrelated random draws (other threads, other tests) must not matter.
+                B::seed(&device, 2);
+                let _ = Tensor::<B, 1>::random([100], burn::tensor::Distribution::Default, &device);
+            }
+            let x = Tensor::<B, 4>::ones([1, 3, 8, 8], &device);
+            model.forward(x).into_data().to_vec::<f32>().unwrap()
+        };
+        let residual = config(8);
+        let plain = ResNetConfig {
+            residual: false,
+            ..config(8)
+        };
+        assert_eq!(weights(&residual, false), weights(&residual, true));
+        // Same parameters: the stem and first layers agree; compare the parameter lists.
+        let a = residual.init::<B>(9, &device);
+        let b = plain.init::<B>(9, &device);
+        assert_eq!(a.fc.weight.val().into_data(), b.fc.weight.val().into_data());
+        assert_eq!(
+            a.stem_conv.weight.val().into_data(),
+            b.stem_conv.weight.val().into_data()
+        );
     }
 
     #[test]
     fn option_a_adds_no_parameters_and_option_b_does() {
         let device = Default::default();
-        let residual = config(20).init::<B>(&device).trainable_params();
+        let residual = config(20).init::<B>(0, &device).trainable_params();
         let plain = ResNetConfig {
             residual: false,
             ..config(20)
         }
-        .init::<B>(&device)
+        .init::<B>(0, &device)
         .trainable_params();
         let option_b = ResNetConfig {
             shortcut: Shortcut::B,
             ..config(20)
         }
-        .init::<B>(&device)
+        .init::<B>(0, &device)
         .trainable_params();
         assert_eq!(plain, residual);
         assert!(option_b > residual);
@@ -198,7 +272,7 @@ mod tests {
                         ..config(8)
                     };
                     let logits = cfg
-                        .init::<B>(&device)
+                        .init::<B>(0, &device)
                         .forward(Tensor::zeros([2, c, side, side], &device));
                     assert_eq!(logits.dims(), [2, 10]);
                 }

@@ -1,23 +1,73 @@
 //! Compact human-readable progress lines for headless runs (stderr): step lines at most once
 //! per interval, averaged over the steps since the previous line, plus one line per evaluation,
-//! change, checkpoint, summary and fault.
+//! change, checkpoint, summary and fault, and `flow` lines of gradient magnitudes per block
+//! every `flow_every` probe steps (`resdash --headless 2>&1 | grep flow`).
 
 use std::time::{Duration, Instant};
 
-use crate::protocol::{Change, Event, Net, RunState};
+use crate::protocol::{Change, Event, Net, ProbeReport, RunState};
 
 /// Minimum time between two step lines.
 pub const STEP_LINE_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Print gradient-flow lines every this many probe steps (0 = never).
+    flow_every: u64,
+    /// Probe reports seen (both nets count once per probe step).
+    probes_seen: u64,
     last_line: Option<Instant>,
-    /// Sums since the last step line: `[plain, residual]` loss and accuracy, steps, images, ms.
+    window: StepWindow,
+}
+
+/// Sums over the steps since the last step line.
+#[derive(Debug, Default)]
+struct StepWindow {
+    /// `[plain, residual]`.
     loss: [f64; 2],
     accuracy: [f64; 2],
     steps: u32,
     images: usize,
     millis: f64,
+}
+
+fn log10s(values: impl Iterator<Item = f64>) -> String {
+    values
+        .map(|v| format!("{:5.1}", v.max(1e-30).log10()))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `flow` lines: log10 gradient magnitudes per block, input side first. The plain net has one
+/// line (total dL/dx_b); the residual net has its shortcut and branch parts.
+pub fn flow_lines(report: &ProbeReport) -> String {
+    let head = format!("flow   step {:>6} {:<8}", report.step, report.net.name());
+    let tail = format!(
+        "| stem {:5.1} head {:5.1}",
+        report.input_grad.max(1e-30).log10(),
+        report.classifier_grad.max(1e-30).log10()
+    );
+    match report.net {
+        Net::Plain => format!(
+            "{head} total    {} {tail}",
+            log10s(report.blocks.iter().map(|b| b.total))
+        ),
+        Net::Residual => format!(
+            "{head} shortcut {} {tail}\n{head} branch   {}",
+            log10s(report.blocks.iter().map(|b| b.shortcut.unwrap_or(0.0))),
+            log10s(report.blocks.iter().map(|b| b.branch.unwrap_or(0.0)))
+        ),
+    }
+}
+
+impl Progress {
+    /// A printer that also prints `flow` lines every `flow_every` probe steps (0 = never).
+    pub fn new(flow_every: u64) -> Self {
+        Self {
+            flow_every,
+            ..Self::default()
+        }
+    }
 }
 
 fn pct(x: f64) -> f64 {
@@ -53,35 +103,34 @@ impl Progress {
                 _ => None,
             },
             Event::Step(report) => {
+                let w = &mut self.window;
                 for net in Net::BOTH {
-                    self.loss[net.index()] += report.scores[net.index()].loss;
-                    self.accuracy[net.index()] += report.scores[net.index()].accuracy;
+                    w.loss[net.index()] += report.scores[net.index()].loss;
+                    w.accuracy[net.index()] += report.scores[net.index()].accuracy;
                 }
-                self.steps += 1;
-                self.images += report.batch_size;
-                self.millis += report.step_ms;
+                w.steps += 1;
+                w.images += report.batch_size;
+                w.millis += report.step_ms;
                 let due = self
                     .last_line
                     .is_none_or(|t| now.duration_since(t) >= STEP_LINE_INTERVAL);
                 if !due {
                     return None;
                 }
-                let n = f64::from(self.steps);
+                let w = std::mem::take(&mut self.window);
+                self.last_line = Some(now);
+                let n = f64::from(w.steps);
                 let line = format!(
                     "step   {:>6} ep {:>3} | loss plain {:.4} residual {:.4} | acc plain {:5.1}% residual {:5.1}% | lr {:.4} | {:.0} img/s",
                     report.step,
                     report.epoch,
-                    self.loss[0] / n,
-                    self.loss[1] / n,
-                    pct(self.accuracy[0] / n),
-                    pct(self.accuracy[1] / n),
+                    w.loss[0] / n,
+                    w.loss[1] / n,
+                    pct(w.accuracy[0] / n),
+                    pct(w.accuracy[1] / n),
                     report.lr,
-                    self.images as f64 / (self.millis / 1e3).max(1e-9)
+                    w.images as f64 / (w.millis / 1e3).max(1e-9)
                 );
-                *self = Progress {
-                    last_line: Some(now),
-                    ..Progress::default()
-                };
                 Some(line)
             }
             Event::Eval(e) => Some(format!(
@@ -112,9 +161,86 @@ impl Progress {
                 s.test_error[0],
                 s.test_error[1]
             )),
+            Event::Probe(report) => {
+                if report.net == Net::Plain {
+                    self.probes_seen += 1;
+                }
+                let due = self.flow_every > 0 && (self.probes_seen - 1) % self.flow_every == 0;
+                due.then(|| flow_lines(report))
+            }
             Event::Fault(fault) => Some(format!("FAULT  {fault}")),
             Event::Warning { message } => Some(format!("warn   {message}")),
             Event::Stopped => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::BlockFlow;
+
+    fn report(net: Net, step: u64) -> Event {
+        let block = |i| BlockFlow {
+            block: i,
+            stage: 0,
+            activation_rms: 1.0,
+            total: 10f64.powi(-(i as i32)),
+            branch: (net == Net::Residual).then_some(0.01),
+            shortcut: (net == Net::Residual).then_some(1.0),
+            sum: 1.0,
+            param_grad_norm: 1.0,
+            update_ratio: 0.01,
+        };
+        Event::Probe(ProbeReport {
+            step,
+            net,
+            input_grad: 1e-3,
+            classifier_grad: 0.1,
+            blocks: (0..3).map(block).collect(),
+        })
+    }
+
+    #[test]
+    fn flow_lines_come_every_n_probe_steps_with_log10_magnitudes() {
+        let mut p = Progress::new(2);
+        let now = Instant::now();
+        let step = |s| {
+            let score = crate::protocol::Score {
+                loss: 1.0,
+                accuracy: 0.5,
+            };
+            Event::Step(crate::protocol::StepReport {
+                step: s,
+                epoch: 0,
+                lr: 0.1,
+                batch_size: 8,
+                scores: [score; 2],
+                step_ms: 1.0,
+            })
+        };
+        // Step lines in between must not reset the flow cadence.
+        let mut lines = Vec::new();
+        for s in 1..=3 {
+            p.line(&step(s), now);
+            lines.push(p.line(&report(Net::Plain, s), now));
+            lines.push(p.line(&report(Net::Residual, s), now));
+        }
+        let printed: Vec<bool> = lines.iter().map(Option::is_some).collect();
+        assert_eq!(printed, [true, true, false, false, true, true]);
+        let plain = lines[0].as_deref().unwrap();
+        assert!(
+            plain.starts_with("flow   step      1 plain")
+                && plain.contains("total      0.0  -1.0  -2.0"),
+            "{plain}"
+        );
+        assert!(plain.contains("stem  -3.0 head  -1.0"), "{plain}");
+        let residual = lines[1].as_deref().unwrap();
+        assert!(
+            residual.contains("shortcut   0.0   0.0   0.0")
+                && residual.contains("branch    -2.0  -2.0  -2.0"),
+            "{residual}"
+        );
+        assert!(Progress::new(0).line(&report(Net::Plain, 1), now).is_none());
     }
 }

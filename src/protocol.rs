@@ -223,6 +223,42 @@ pub enum Change {
     Resumed { from: String },
 }
 
+/// Gradient flow through one block on a probe step (DESIGN §4). Magnitudes are RMS × batch
+/// size; `None` where the quantity does not exist (no shortcut in the plain net).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BlockFlow {
+    /// 0-based block index, input side first.
+    pub block: usize,
+    /// 0, 1 or 2.
+    pub stage: usize,
+    /// sqrt(mean(y_b²)) of the block output.
+    pub activation_rms: f64,
+    /// |dL/dx_b|: the total gradient at the block input.
+    pub total: f64,
+    /// The part of dL/dx_b that flows back through the residual branch F_b (residual net).
+    pub branch: Option<f64>,
+    /// The part of dL/dx_b that flows back through the shortcut S_b (residual net).
+    pub shortcut: Option<f64>,
+    /// |dL/ds_b| at the pre-activation sum.
+    pub sum: f64,
+    /// L2 norm of the gradient of the block's parameters.
+    pub param_grad_norm: f64,
+    /// ‖Δw‖ / ‖w‖ of the block's parameters for the update the optimiser applied.
+    pub update_ratio: f64,
+}
+
+/// Gradient flow through one net on one probe step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeReport {
+    pub step: u64,
+    pub net: Net,
+    /// |dL/d(input images)|: what reaches the stem.
+    pub input_grad: f64,
+    /// |dL/d(pooled features)|: what leaves the classifier.
+    pub classifier_grad: f64,
+    pub blocks: Vec<BlockFlow>,
+}
+
 /// One row of the degradation table: a depth as it was when the user left it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DepthSummary {
@@ -285,6 +321,7 @@ pub enum Event {
     },
     Step(StepReport),
     Eval(EvalReport),
+    Probe(ProbeReport),
     Changed {
         step: u64,
         change: Change,

@@ -6,11 +6,12 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use super::conv3x3;
 use super::norm::BatchNorm2d;
 use super::probe::BlockProbes;
 use super::shortcut::{Projection, subsample_pad};
+use super::{conv3x3, he_conv};
 use crate::config::Shortcut;
+use crate::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BlockConfig {
@@ -43,15 +44,15 @@ pub struct BasicBlock<B: Backend> {
 }
 
 impl BlockConfig {
-    pub fn init<B: Backend>(&self, device: &B::Device) -> BasicBlock<B> {
+    pub fn init<B: Backend>(&self, rng: &mut Rng, device: &B::Device) -> BasicBlock<B> {
         let [inp, out] = self.channels;
         let reshapes = self.stride != 1 || inp != out;
         let projection = (self.residual && reshapes && self.shortcut == Shortcut::B)
-            .then(|| Projection::new(self.channels, self.stride, device));
+            .then(|| Projection::new(self.channels, self.stride, rng, device));
         BasicBlock {
-            conv1: conv3x3([inp, out], self.stride).init(device),
+            conv1: he_conv(&conv3x3([inp, out], self.stride), rng, device),
             bn1: BatchNorm2d::new(out, device),
-            conv2: conv3x3([out, out], 1).init(device),
+            conv2: he_conv(&conv3x3([out, out], 1), rng, device),
             bn2: BatchNorm2d::new(out, device),
             projection,
             residual: self.residual,

@@ -36,23 +36,53 @@ fn probe<B: Backend, const D: usize>(dims: [usize; D], device: &B::Device) -> Te
     Tensor::zeros(dims, device).require_grad()
 }
 
+/// Where a block probe sits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbePoint {
+    Input,
+    Branch,
+    Shortcut,
+    Sum,
+}
+
+/// Makes the probe tensor for (block, point, shape). Zero leaves marked `require_grad()` in
+/// training; tests put a small offset into one of them for finite differences.
+pub type ProbeSource<'a, B> =
+    dyn FnMut(usize, ProbePoint, [usize; 4], &burn::tensor::Device<B>) -> Tensor<B, 4> + 'a;
+
 impl<B: Backend> ResNet<B> {
     /// Forward pass with probes at every block; same logits as [`ResNet::forward`].
     pub fn forward_probed(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Probes<B>) {
+        self.forward_probed_with(x, &mut |_, _, dims, device| probe(dims, device))
+    }
+
+    /// [`ResNet::forward_probed`] with the block probes made by `source`.
+    pub fn forward_probed_with(
+        &self,
+        x: Tensor<B, 4>,
+        source: &mut ProbeSource<'_, B>,
+    ) -> (Tensor<B, 2>, Probes<B>) {
         let device = x.device();
         let image = probe(x.dims(), &device);
         let x = x + image.clone();
         let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(x))); // [b, 16w, h, w]
         let mut blocks = Vec::with_capacity(self.blocks.len());
         let mut outputs = Vec::with_capacity(self.blocks.len());
-        for block in &self.blocks {
+        for (i, block) in self.blocks.iter().enumerate() {
             let [b, _, h, w] = x.dims();
             let s = block.stride();
             let p = BlockProbes {
-                input: probe(x.dims(), &device),
-                branch: probe(x.dims(), &device),
-                shortcut: block.is_residual().then(|| probe(x.dims(), &device)),
-                sum: probe([b, block.out_channels(), h / s, w / s], &device),
+                input: source(i, ProbePoint::Input, x.dims(), &device),
+                branch: source(i, ProbePoint::Branch, x.dims(), &device),
+                shortcut: block
+                    .is_residual()
+                    .then(|| source(i, ProbePoint::Shortcut, x.dims(), &device)),
+                sum: source(
+                    i,
+                    ProbePoint::Sum,
+                    [b, block.out_channels(), h / s, w / s],
+                    &device,
+                ),
             };
             x = block.forward(x, Some(&p));
             outputs.push(x.clone());
@@ -72,3 +102,6 @@ impl<B: Backend> ResNet<B> {
         )
     }
 }
+
+#[cfg(all(test, feature = "ndarray"))]
+mod tests;

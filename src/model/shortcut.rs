@@ -8,7 +8,8 @@ use burn::prelude::*;
 
 use super::norm::BatchNorm2d;
 
-use super::he_normal;
+use super::he_conv;
+use crate::rng::Rng;
 
 /// Option B's projection: 1x1 convolution with stride 2, then BN.
 #[derive(Module, Debug)]
@@ -18,13 +19,13 @@ pub struct Projection<B: Backend> {
 }
 
 impl<B: Backend> Projection<B> {
-    pub fn new(channels: [usize; 2], stride: usize, device: &B::Device) -> Self {
+    pub fn new(channels: [usize; 2], stride: usize, rng: &mut Rng, device: &B::Device) -> Self {
         Self {
-            conv: Conv2dConfig::new(channels, [1, 1])
-                .with_stride([stride, stride])
-                .with_bias(false)
-                .with_initializer(he_normal())
-                .init(device),
+            conv: he_conv(
+                &Conv2dConfig::new(channels, [1, 1]).with_stride([stride, stride]),
+                rng,
+                device,
+            ),
             bn: BatchNorm2d::new(channels[1], device),
         }
     }

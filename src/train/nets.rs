@@ -49,11 +49,8 @@ impl<B: AutodiffBackend> NetState<B> {
         weight_decay: f64,
         device: &B::Device,
     ) -> Self {
-        // Seed before init so that the plain and residual nets of one seed start from identical
-        // weights (their parameter lists are the same for option A).
-        B::seed(device, seed);
         Self {
-            model: config.init(device),
+            model: config.init(seed, device),
             optim: sgd(momentum, weight_decay).init(),
         }
     }

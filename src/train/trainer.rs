@@ -13,6 +13,7 @@ use super::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, CheckpointStat
 use super::eval::{batch_tensors, evaluate};
 use super::events::Events;
 use super::nets::{NetState, forward_backward_all, read_back};
+use super::probe;
 use super::schedule::learning_rate;
 use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
@@ -334,7 +335,8 @@ impl<B: AutodiffBackend> Trainer<B> {
         let batch_size = batch.labels.len();
         let (images, labels) = batch_tensors::<B>(batch, &self.device);
         let lr = learning_rate(&self.hyper, self.depth_step());
-        let passes = forward_backward_all(&self.nets, &images, &labels, false);
+        let probe_step = self.depth_step() % self.hyper.probe_every == 0;
+        let mut passes = forward_backward_all(&self.nets, &images, &labels, probe_step);
         let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
         let scores: Vec<Score> = stats
             .chunks_exact(2)
@@ -356,6 +358,21 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.set_state(RunState::Faulted);
             return;
         }
+        let mut pending: Vec<_> = Net::BOTH
+            .into_iter()
+            .zip(&self.nets)
+            .zip(&mut passes)
+            .filter_map(|((net, state), pass)| {
+                let (probes, raw) = pass.probes.take()?;
+                Some(probe::collect(
+                    net,
+                    &state.model,
+                    &probes,
+                    &raw,
+                    &pass.grads,
+                ))
+            })
+            .collect();
         let nets = std::mem::take(&mut self.nets);
         self.nets = nets
             .into_iter()
@@ -371,8 +388,30 @@ impl<B: AutodiffBackend> Trainer<B> {
             scores: [scores[0], scores[1]],
             step_ms: started.elapsed().as_secs_f64() * 1e3,
         }));
+        if !pending.is_empty() {
+            self.emit_probes(&mut pending);
+        }
         if self.state == RunState::WarmingUp {
             self.set_state(RunState::Running);
+        }
+    }
+
+    /// Completes the probe reports with the applied updates and reads every scalar of this
+    /// probe step back in one transfer.
+    fn emit_probes(&self, pending: &mut [probe::Pending<B>]) {
+        for (p, net) in pending.iter_mut().zip(&self.nets) {
+            probe::finish(p, &net.model);
+        }
+        let values = read_back(pending.iter().flat_map(probe::scalars).collect());
+        let mut offset = 0;
+        for p in pending.iter() {
+            let n = probe::len(p);
+            self.events.emit(Event::Probe(probe::report(
+                p,
+                self.step,
+                &values[offset..offset + n],
+            )));
+            offset += n;
         }
     }
 
