@@ -65,11 +65,11 @@ impl BlockConfig {
 
 impl<B: Backend> BasicBlock<B> {
     /// `y = relu(F(x) + S(x))` (residual) or `relu(F(x))` (plain). With `probes`, the zero probe
-    /// tensors are added at the block input, the branch input, the shortcut input and the sum,
-    /// so their gradients are the gradients at those points.
+    /// tensors are added at the branch input, the shortcut input and the sum (and the block
+    /// input if present), so their gradients are the gradients at those points.
     pub fn forward(&self, x: Tensor<B, 4>, probes: Option<&BlockProbes<B>>) -> Tensor<B, 4> {
-        let x = match probes {
-            Some(p) => x + p.input.clone(),
+        let x = match probes.and_then(|p| p.input.as_ref()) {
+            Some(input) => x + input.clone(),
             None => x,
         };
         let branch_in = match probes {

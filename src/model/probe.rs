@@ -10,8 +10,10 @@ use super::{ResNet, global_average_pool};
 /// The probes of one block, plus its output (for the activation norm).
 #[derive(Debug, Clone)]
 pub struct BlockProbes<B: Backend> {
-    /// At `x_b`: its gradient is the total `dL/dx_b`.
-    pub input: Tensor<B, 4>,
+    /// At `x_b`: its gradient is the total `dL/dx_b`. Only where a [`ProbeSource`] asks for it
+    /// (the proofs): in training the total is computed as branch part + shortcut part, which
+    /// saves a full activation-sized tensor per block.
+    pub input: Option<Tensor<B, 4>>,
     /// At the input of the residual branch `F_b`: the branch part of `dL/dx_b`.
     pub branch: Tensor<B, 4>,
     /// At the input of the shortcut `S_b` (residual net only): the shortcut part of `dL/dx_b`.
@@ -45,15 +47,27 @@ pub enum ProbePoint {
     Sum,
 }
 
-/// Makes the probe tensor for (block, point, shape). Zero leaves marked `require_grad()` in
-/// training; tests put a small offset into one of them for finite differences.
+/// Makes the probe tensor for (block, point, shape), or `None` for no probe there. Training
+/// uses zero leaves marked `require_grad()` and no input probe; tests add an input probe and put
+/// a small offset into one of them for finite differences.
 pub type ProbeSource<'a, B> =
-    dyn FnMut(usize, ProbePoint, [usize; 4], &burn::tensor::Device<B>) -> Tensor<B, 4> + 'a;
+    dyn FnMut(usize, ProbePoint, [usize; 4], &burn::tensor::Device<B>) -> Option<Tensor<B, 4>> + 'a;
+
+/// The branch, shortcut and sum probes always exist (the reports need them).
+fn zero_if_none<B: Backend>(
+    t: Option<Tensor<B, 4>>,
+    dims: [usize; 4],
+    device: &B::Device,
+) -> Tensor<B, 4> {
+    t.unwrap_or_else(|| probe(dims, device))
+}
 
 impl<B: Backend> ResNet<B> {
     /// Forward pass with probes at every block; same logits as [`ResNet::forward`].
     pub fn forward_probed(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Probes<B>) {
-        self.forward_probed_with(x, &mut |_, _, dims, device| probe(dims, device))
+        self.forward_probed_with(x, &mut |_, point, dims, device| {
+            (point != ProbePoint::Input).then(|| probe(dims, device))
+        })
     }
 
     /// [`ResNet::forward_probed`] with the block probes made by `source`.
@@ -71,16 +85,24 @@ impl<B: Backend> ResNet<B> {
         for (i, block) in self.blocks.iter().enumerate() {
             let [b, _, h, w] = x.dims();
             let s = block.stride();
+            let sum_dims = [b, block.out_channels(), h / s, w / s];
             let p = BlockProbes {
                 input: source(i, ProbePoint::Input, x.dims(), &device),
-                branch: source(i, ProbePoint::Branch, x.dims(), &device),
-                shortcut: block
-                    .is_residual()
-                    .then(|| source(i, ProbePoint::Shortcut, x.dims(), &device)),
-                sum: source(
-                    i,
-                    ProbePoint::Sum,
-                    [b, block.out_channels(), h / s, w / s],
+                branch: zero_if_none(
+                    source(i, ProbePoint::Branch, x.dims(), &device),
+                    x.dims(),
+                    &device,
+                ),
+                shortcut: block.is_residual().then(|| {
+                    zero_if_none(
+                        source(i, ProbePoint::Shortcut, x.dims(), &device),
+                        x.dims(),
+                        &device,
+                    )
+                }),
+                sum: zero_if_none(
+                    source(i, ProbePoint::Sum, sum_dims, &device),
+                    sum_dims,
                     &device,
                 ),
             };

@@ -7,7 +7,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::model::{Probes, ResNet};
+use crate::model::{BasicBlock, Probes, ResNet};
 use crate::protocol::{BlockFlow, Net, ProbeReport};
 
 type Inner<B> = <B as AutodiffBackend>::InnerBackend;
@@ -45,6 +45,20 @@ fn grad_rms<B: AutodiffBackend, const D: usize>(
         Some(g) => rms(g),
         // A probe the loss does not depend on has no gradient: exactly zero.
         None => Tensor::zeros([1], &probe.device()),
+    }
+}
+
+/// RMS of the total `dL/dx_b` = branch part + shortcut part (vectors add; magnitudes do not).
+fn total_rms<B: AutodiffBackend>(
+    p: &crate::model::BlockProbes<B>,
+    raw: &B::Gradients,
+) -> Tensor<Inner<B>, 1> {
+    let branch = p.branch.grad(raw);
+    let shortcut = p.shortcut.as_ref().and_then(|s| s.grad(raw));
+    match (branch, shortcut) {
+        (Some(b), Some(s)) => rms(b + s),
+        (Some(g), None) | (None, Some(g)) => rms(g),
+        (None, None) => Tensor::zeros([1], &p.branch.device()),
     }
 }
 
@@ -102,7 +116,7 @@ pub fn collect<B: AutodiffBackend>(
         };
         block.visit(&mut norm);
         scalars.push(rms(output.clone().inner()));
-        scalars.push(grad_rms(&p.input, raw));
+        scalars.push(total_rms(p, raw));
         scalars.push(grad_rms(&p.branch, raw));
         scalars.push(p.shortcut.as_ref().map_or_else(zero, |s| grad_rms(s, raw)));
         scalars.push(grad_rms(&p.sum, raw));
@@ -115,7 +129,7 @@ pub fn collect<B: AutodiffBackend>(
     Pending {
         net,
         batch,
-        residual: model.blocks().first().is_some_and(|b| b.is_residual()),
+        residual: model.blocks().first().is_some_and(BasicBlock::is_residual),
         scalars,
         stages,
         snapshot,

@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
 use crate::model::ResNetConfig;
 use crate::protocol::{
-    Change, Command, DepthSummary, EvalReport, Event, Fault, Hyper, HyperState, Net, RunInfo,
-    RunState, Score, StepReport,
+    Change, Command, DepthSummary, EvalReport, Event, Fault, Hyper, HyperState, Net, ProbeReport,
+    RunInfo, RunState, Score, StepReport,
 };
 
 /// What a trainer is started with.
@@ -380,6 +380,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             .map(|(net, pass)| net.apply(lr, pass.grads))
             .collect();
         self.step += 1;
+        // The probe read-back belongs to this step's time; its reports follow the step event.
+        let reports = self.probe_reports(&mut pending);
         self.events.emit(Event::Step(StepReport {
             step: self.step,
             epoch: draw.epoch,
@@ -388,8 +390,8 @@ impl<B: AutodiffBackend> Trainer<B> {
             scores: [scores[0], scores[1]],
             step_ms: started.elapsed().as_secs_f64() * 1e3,
         }));
-        if !pending.is_empty() {
-            self.emit_probes(&mut pending);
+        for report in reports {
+            self.events.emit(Event::Probe(report));
         }
         if self.state == RunState::WarmingUp {
             self.set_state(RunState::Running);
@@ -398,21 +400,23 @@ impl<B: AutodiffBackend> Trainer<B> {
 
     /// Completes the probe reports with the applied updates and reads every scalar of this
     /// probe step back in one transfer.
-    fn emit_probes(&self, pending: &mut [probe::Pending<B>]) {
+    fn probe_reports(&self, pending: &mut [probe::Pending<B>]) -> Vec<ProbeReport> {
+        if pending.is_empty() {
+            return Vec::new();
+        }
         for (p, net) in pending.iter_mut().zip(&self.nets) {
             probe::finish(p, &net.model);
         }
         let values = read_back(pending.iter().flat_map(probe::scalars).collect());
         let mut offset = 0;
-        for p in pending.iter() {
-            let n = probe::len(p);
-            self.events.emit(Event::Probe(probe::report(
-                p,
-                self.step,
-                &values[offset..offset + n],
-            )));
-            offset += n;
-        }
+        pending
+            .iter()
+            .map(|p| {
+                let n = probe::len(p);
+                offset += n;
+                probe::report(p, self.step, &values[offset - n..offset])
+            })
+            .collect()
     }
 
     fn after_step(&mut self) {
