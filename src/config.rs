@@ -132,6 +132,8 @@ pub struct RunConfig {
 pub struct UiConfig {
     /// Redraw at most this many times a second.
     pub fps: u32,
+    /// Plain dots instead of Braille in the charts (for fonts without Braille).
+    pub ascii: bool,
 }
 
 /// A validated configuration. Built only by [`Config::load`] or [`Config::from_toml`].
@@ -165,7 +167,7 @@ impl Default for DataConfig {
             test_limit: 0,
             image_size: 16,
             synthetic_train: 20_000,
-            synthetic_test: 2_000,
+            synthetic_test: 1_000,
         }
     }
 }
@@ -187,7 +189,7 @@ impl Default for OptimConfig {
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
-            batch_size: 128,
+            batch_size: 64,
             seed: 0,
             max_steps: 0,
             eval_every: 100,
@@ -202,7 +204,10 @@ impl Default for RunConfig {
 
 impl Default for UiConfig {
     fn default() -> Self {
-        Self { fps: 10 }
+        Self {
+            fps: 10,
+            ascii: false,
+        }
     }
 }
 

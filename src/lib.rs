@@ -4,15 +4,20 @@
 //! Layers, with dependencies pointing one way: `config`, `data`, `model` → `train` (the trainer
 //! thread) → `protocol` (the only types that cross threads) → `runlog`, `headless`, and the UI.
 
+pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod data;
 pub mod headless;
+pub mod keymap;
 pub mod model;
 pub mod progress;
 pub mod protocol;
 pub mod rng;
 pub mod runlog;
+pub mod state;
 pub mod sweep;
 pub mod train;
+pub mod ui;

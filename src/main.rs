@@ -115,9 +115,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    if !headless {
-        eprintln!("note   the dashboard is not available in this build; running headless");
-    }
+    let fps = setup.config.ui.fps;
+    let theme = resdash::ui::Theme::from_env(setup.config.ui.ascii);
     let handle = spawn(setup).map_err(anyhow::Error::msg)?;
     let outcome = match (&cli.command, sweep_depths) {
         (Some(Commands::Sweep { json, .. }), Some(depths)) => {
@@ -129,7 +128,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             }
             outcome
         }
-        _ => runtime.block_on(headless::run(handle, log, &options)),
+        _ if headless => runtime.block_on(headless::run(handle, log, &options)),
+        _ => runtime.block_on(resdash::app::run(handle, log, fps, theme))?,
     };
     report_run_dir(&run_dir, outcome);
     Ok(ExitCode::from(outcome.exit_code()))

@@ -102,3 +102,12 @@ fn resolved_config_round_trips_through_toml() {
     let again = Config::from_toml(&c.to_toml(), "round trip", &[]).unwrap();
     assert_eq!(c, again);
 }
+
+#[test]
+fn the_built_in_defaults_are_configs_default_toml() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/default.toml");
+    assert_eq!(
+        Config::load(Some(path.as_ref()), &[]).unwrap(),
+        Config::load(None, &[]).unwrap()
+    );
+}

@@ -232,20 +232,29 @@ fn probe_reports_come_every_probe_every_steps_for_both_nets() {
         .collect();
     // Steps are numbered from 1; probes run on depth steps 0, 3, 6, i.e. steps 1, 4, 7.
     let seen: Vec<_> = probes.iter().map(|r| (r.step, r.net)).collect();
-    let expected: Vec<_> = [1, 4, 7].into_iter().flat_map(|s| [(s, Net::Plain), (s, Net::Residual)]).collect();
+    let expected: Vec<_> = [1, 4, 7]
+        .into_iter()
+        .flat_map(|s| [(s, Net::Plain), (s, Net::Residual)])
+        .collect();
     assert_eq!(seen, expected);
     for r in &probes {
         assert_eq!(r.blocks.len(), 3);
         assert!(r.input_grad > 0.0 && r.classifier_grad > 0.0);
         for b in &r.blocks {
-            assert!(b.activation_rms > 0.0 && b.total > 0.0 && b.sum > 0.0 && b.param_grad_norm > 0.0);
+            assert!(
+                b.activation_rms > 0.0 && b.total > 0.0 && b.sum > 0.0 && b.param_grad_norm > 0.0
+            );
             assert!(b.update_ratio > 0.0 && b.update_ratio < 1.0, "{b:?}");
             match r.net {
                 Net::Plain => assert!(b.shortcut.is_none() && b.branch.is_none()),
                 Net::Residual => {
                     let (s, f) = (b.shortcut.unwrap(), b.branch.unwrap());
                     // Vectors add, magnitudes obey the triangle inequality.
-                    assert!(b.total <= (s + f) * (1.0 + 1e-5) && b.total >= (s - f).abs() * (1.0 - 1e-5), "{b:?}");
+                    assert!(
+                        b.total <= (s + f) * (1.0 + 1e-5)
+                            && b.total >= (s - f).abs() * (1.0 - 1e-5),
+                        "{b:?}"
+                    );
                 }
             }
         }

@@ -1,0 +1,144 @@
+//! The interactive dashboard: one `tokio::select!` over key presses, trainer events and a frame
+//! timer. Redraws at most `ui.fps` times a second and only when something changed; restores the
+//! terminal on every exit path (quit, Ctrl-C, SIGTERM, SIGHUP, panic in any thread).
+
+use std::io::Stdout;
+use std::time::Duration;
+
+use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+
+use crate::control::{Reaction, View};
+use crate::headless::Outcome;
+use crate::protocol::{Command, Event, Fault};
+use crate::runlog::RunLog;
+use crate::state::{Dashboard, Level};
+use crate::train::TrainerHandle;
+use crate::ui::{self, Theme};
+
+/// How long to wait for the trainer to finish its step after `q` before leaving anyway.
+const QUIT_GRACE: Duration = Duration::from_secs(10);
+
+/// Puts the terminal back the way it was; safe to call more than once.
+pub fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show);
+}
+
+/// Restores the terminal when dropped, so an early return or unwind cannot leave it raw.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)> {
+    // Restore before a panic message is printed, from whichever thread panics.
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    enable_raw_mode()?;
+    let guard = TerminalGuard;
+    let mut stdout = std::io::stdout();
+    execute!(stdout, EnterAlternateScreen, cursor::Hide)?;
+    let terminal = Terminal::new(CrosstermBackend::new(stdout))?;
+    Ok((terminal, guard))
+}
+
+/// Runs the dashboard until the user quits or the trainer stops for good.
+pub async fn run(
+    mut handle: TrainerHandle,
+    mut log: RunLog,
+    fps: u32,
+    theme: Theme,
+) -> std::io::Result<Outcome> {
+    let (mut terminal, _guard) = setup_terminal()?;
+    let mut keys = EventStream::new();
+    let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = unix_signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut dash = Dashboard::default();
+    let mut view = View::default();
+    let mut outcome = Outcome::Done;
+    let mut quit_deadline: Option<tokio::time::Instant> = None;
+    let mut log_failed = false;
+
+    loop {
+        let grace = async {
+            match quit_deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = handle.events.recv() => {
+                let Some(event) = event else { break };
+                if let Err(e) = log.write(&event) {
+                    if !log_failed {
+                        dash.note(Level::Warning, format!("cannot write {}: {e}", log.path().display()));
+                        log_failed = true;
+                    }
+                }
+                dash.apply(&event);
+                match &event {
+                    Event::Fault(Fault::Setup { .. }) => outcome = Outcome::Setup,
+                    Event::Fault(Fault::Panic { .. } | Fault::Io { .. }) => outcome = Outcome::Fault,
+                    Event::Stopped if quit_deadline.is_some() => break,
+                    _ => {}
+                }
+            }
+            input = keys.next() => match input {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    match view.handle_key(key, &mut dash) {
+                        Reaction::Send(command) => {
+                            if handle.commands.send(command).is_err() {
+                                dash.note(Level::Warning, "the trainer has stopped; q quits");
+                            }
+                        }
+                        Reaction::Quit => {
+                            if dash.stopped {
+                                break;
+                            }
+                            let _ = handle.commands.send(Command::Quit);
+                            dash.note(Level::Info, "quitting after the current step…");
+                            quit_deadline.get_or_insert_with(|| tokio::time::Instant::now() + QUIT_GRACE);
+                        }
+                        Reaction::Nothing => {}
+                    }
+                }
+                Some(Ok(TermEvent::Resize(..))) => dash.dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = frame.tick() => {
+                if dash.dirty {
+                    terminal.draw(|f| ui::render(f, &dash, &view, theme))?;
+                    dash.dirty = false;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => break,
+            () = grace => break,
+        }
+    }
+    let _ = handle.commands.send(Command::Quit);
+    Ok(outcome)
+}
+
+fn unix_signal(
+    kind: tokio::signal::unix::SignalKind,
+) -> std::io::Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(kind)
+}

@@ -1,0 +1,186 @@
+//! Keys → [`Action`]s, through one table. The help overlay, the status-bar hints and the
+//! README's key table are all generated from [`BINDINGS`], so they cannot drift apart.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::fmt::Write as _;
+
+/// What the user asked for; the app turns it into a trainer [`crate::protocol::Command`] or a
+/// change of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    TogglePause,
+    Step,
+    DepthDown,
+    DepthUp,
+    Checkpoint,
+    LrHalf,
+    LrDouble,
+    Edit,
+    /// Zoom panel 1..=6 to full screen.
+    Zoom(u8),
+    Back,
+    Help,
+    Quit,
+}
+
+/// One row of the key table.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding {
+    /// How the key is written in help and README.
+    pub keys: &'static str,
+    pub action: Action,
+    pub help: &'static str,
+    /// Short label for the status bar, if it is shown there.
+    pub hint: Option<&'static str>,
+}
+
+pub const BINDINGS: &[Binding] = &[
+    Binding {
+        keys: "space",
+        action: Action::TogglePause,
+        help: "pause / resume training",
+        hint: Some("pause"),
+    },
+    Binding {
+        keys: "n",
+        action: Action::Step,
+        help: "run one step while paused",
+        hint: Some("step"),
+    },
+    Binding {
+        keys: "d / D",
+        action: Action::DepthDown,
+        help: "depth down / up along 8, 14, 20, 32, 44, 56, 110 (closes the depth with a summary row)",
+        hint: Some("depth"),
+    },
+    Binding {
+        keys: "c",
+        action: Action::Checkpoint,
+        help: "write a checkpoint now",
+        hint: Some("ckpt"),
+    },
+    Binding {
+        keys: "l / L",
+        action: Action::LrHalf,
+        help: "learning rate ÷2 / ×2",
+        hint: Some("lr"),
+    },
+    Binding {
+        keys: "e",
+        action: Action::Edit,
+        help: "edit a hyperparameter exactly (Enter applies, Esc cancels)",
+        hint: Some("edit"),
+    },
+    Binding {
+        keys: "1-6",
+        action: Action::Zoom(1),
+        help: "zoom a panel full screen: 1 loss, 2 accuracy, 3 gradient flow, 4 activations, 5 degradation, 6 hyperparameters & log",
+        hint: Some("zoom"),
+    },
+    Binding {
+        keys: "esc",
+        action: Action::Back,
+        help: "back from zoom, help or edit",
+        hint: None,
+    },
+    Binding {
+        keys: "?",
+        action: Action::Help,
+        help: "show / hide this help",
+        hint: Some("help"),
+    },
+    Binding {
+        keys: "q, ctrl-c",
+        action: Action::Quit,
+        help: "quit (training stops, terminal restored)",
+        hint: Some("quit"),
+    },
+];
+
+/// The action for a key press in the main view (the edit form reads keys itself).
+pub fn action_for(key: KeyEvent) -> Option<Action> {
+    if key.modifiers.contains(KeyModifiers::CONTROL) {
+        return matches!(key.code, KeyCode::Char('c')).then_some(Action::Quit);
+    }
+    Some(match key.code {
+        KeyCode::Char(' ') => Action::TogglePause,
+        KeyCode::Char('n') => Action::Step,
+        KeyCode::Char('d') => Action::DepthDown,
+        KeyCode::Char('D') => Action::DepthUp,
+        KeyCode::Char('c') => Action::Checkpoint,
+        KeyCode::Char('l') => Action::LrHalf,
+        KeyCode::Char('L') => Action::LrDouble,
+        KeyCode::Char('e') => Action::Edit,
+        KeyCode::Char(c @ '1'..='6') => Action::Zoom(c as u8 - b'0'),
+        KeyCode::Esc => Action::Back,
+        KeyCode::Char('?') => Action::Help,
+        KeyCode::Char('q') => Action::Quit,
+        _ => return None,
+    })
+}
+
+/// `(keys, label)` pairs for the status bar, keys written compactly (`d/D`, `q`).
+pub fn hints() -> impl Iterator<Item = (String, &'static str)> {
+    BINDINGS.iter().filter_map(|b| {
+        let keys = b
+            .keys
+            .split(',')
+            .next()
+            .unwrap_or(b.keys)
+            .replace(" / ", "/");
+        b.hint.map(|h| (keys, h))
+    })
+}
+
+/// The README's key table (Markdown).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| key | action |\n|---|---|\n");
+    for b in BINDINGS {
+        let _ = writeln!(out, "| `{}` | {} |", b.keys, b.help);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode) -> Option<Action> {
+        action_for(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn every_documented_key_maps_to_its_action() {
+        assert_eq!(press(KeyCode::Char(' ')), Some(Action::TogglePause));
+        assert_eq!(press(KeyCode::Char('D')), Some(Action::DepthUp));
+        assert_eq!(press(KeyCode::Char('d')), Some(Action::DepthDown));
+        assert_eq!(press(KeyCode::Char('L')), Some(Action::LrDouble));
+        assert_eq!(press(KeyCode::Char('4')), Some(Action::Zoom(4)));
+        assert_eq!(press(KeyCode::Char('7')), None);
+        assert_eq!(
+            action_for(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        // Each table row's first key produces the row's action.
+        for b in BINDINGS {
+            let first = b.keys.split([' ', ',']).next().unwrap_or(b.keys);
+            let code = match first {
+                "space" => KeyCode::Char(' '),
+                "esc" => KeyCode::Esc,
+                "1-6" => KeyCode::Char('1'),
+                k => KeyCode::Char(k.chars().next().unwrap()),
+            };
+            assert_eq!(press(code), Some(b.action), "{}", b.keys);
+        }
+    }
+
+    #[test]
+    fn the_readme_key_table_is_generated_from_the_bindings() {
+        let readme = include_str!("../README.md");
+        let table = markdown_table();
+        assert!(
+            readme.contains(&table),
+            "README.md must contain this key table:\n{table}"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+use super::*;
+use crate::protocol::{Hyper, Score, StepReport};
+
+fn fed(events: &[Event]) -> Dashboard {
+    let mut d = Dashboard::default();
+    for e in events {
+        d.apply(e);
+    }
+    d
+}
+
+#[test]
+fn steps_fill_the_series_and_throughput() {
+    let d = fed(&script::events(20, 0, 200));
+    assert_eq!(d.step, 200);
+    assert_eq!(d.loss[0].last().map(|p| p.0), Some(200.0));
+    assert!(d.loss[1].last().unwrap().1 < d.loss[0].last().unwrap().1);
+    assert_eq!(d.test_accuracy[0].points().len(), 4);
+    // 64 images in 400 ms.
+    assert!((d.images_per_sec.unwrap() - 160.0).abs() < 1e-6);
+    assert_eq!(d.state, RunState::Running);
+}
+
+#[test]
+fn changes_become_markers_and_update_the_hyperparameters() {
+    let d = fed(&script::events(20, 0, 130));
+    assert_eq!(
+        d.markers,
+        vec![Marker {
+            step: 120,
+            label: "lr=0.05".into()
+        }]
+    );
+    assert_eq!(d.hyper.as_ref().unwrap().lr, 0.05);
+    assert!(d.log.iter().any(|l| l.text.contains("lr=0.05")));
+}
+
+#[test]
+fn probes_keep_the_latest_report_and_a_bounded_heat_history() {
+    let mut events = script::events(20, 0, 100);
+    events.extend(script::events(20, 100, 10_000).into_iter().skip(2));
+    let d = fed(&events);
+    let plain = d.probes[0].as_ref().unwrap();
+    assert_eq!(plain.blocks.len(), 6);
+    assert!(d.previous_probes[0].is_some());
+    assert_eq!(d.flow_history.len(), PROBE_HISTORY);
+    let last = d.flow_history.back().unwrap();
+    assert_eq!(last.totals[0].len(), 6);
+    assert_eq!(last.totals[1].len(), 6);
+}
+
+#[test]
+fn a_new_depth_keeps_the_charts_clears_the_probes_and_adds_a_summary_row() {
+    let mut events = script::events(20, 0, 100);
+    events.push(Event::DepthSummary(DepthSummary {
+        depth: 20,
+        steps: 100,
+        train_error: [30.0, 20.0],
+        test_error: [31.0, 22.0],
+    }));
+    events.push(Event::Changed {
+        step: 100,
+        change: Change::Depth { from: 20, to: 56 },
+    });
+    events.extend(script::events(56, 100, 10));
+    let d = fed(&events);
+    assert_eq!(d.info.as_ref().unwrap().depth, 56);
+    assert_eq!(d.depth_step(), 10);
+    assert_eq!(d.summaries.len(), 1);
+    assert_eq!(d.markers.last().unwrap().label, "depth 20→56");
+    assert_eq!(d.probes[0].as_ref().unwrap().blocks.len(), 18);
+    assert_eq!(d.loss[0].last().map(|p| p.0), Some(110.0));
+}
+
+#[test]
+fn faults_are_shown_and_cleared_when_training_resumes() {
+    let mut d = fed(&script::events(20, 0, 5));
+    d.apply(&Event::Fault(Fault::NonFinite {
+        net: Net::Plain,
+        step: 6,
+        loss: f64::NAN,
+    }));
+    d.apply(&Event::State {
+        step: 5,
+        state: RunState::Faulted,
+    });
+    assert!(d.fault.as_deref().unwrap().contains("plain net"));
+    d.apply(&Event::Changed {
+        step: 5,
+        change: Change::Hyper {
+            hyper: Hyper::LearningRate(0.01),
+        },
+    });
+    d.apply(&Event::State {
+        step: 5,
+        state: RunState::Running,
+    });
+    assert!(d.fault.is_none());
+    assert!(d.log.iter().any(|l| l.level == Level::Fault));
+}
+
+#[test]
+fn eta_follows_the_step_limit_and_throughput() {
+    let mut d = fed(&script::events(20, 0, 1_000));
+    // 1,000 steps left of 2,000, 64 images a step at 160 images/s.
+    assert!((d.eta_secs().unwrap() - 400.0).abs() < 1e-6);
+    d.apply(&Event::Step(StepReport {
+        step: 1_001,
+        epoch: 3,
+        lr: 0.1,
+        batch_size: 64,
+        scores: [Score {
+            loss: 1.0,
+            accuracy: 0.5,
+        }; 2],
+        step_ms: 0.0,
+    }));
+    assert!(d.eta_secs().is_some());
+}

@@ -1,0 +1,167 @@
+//! Shared chart pieces: log-scale axes (ratatui's `Chart` has none: we plot log10 and label the
+//! ticks ourselves), change markers as vertical lines, and axis bounds.
+
+use ratatui::style::Style;
+use ratatui::text::Span;
+use ratatui::widgets::{Axis, Dataset, GraphType};
+
+use super::theme::Theme;
+use crate::state::Marker;
+
+/// `[min, max]` of the values, padded so a flat series still gets a visible band.
+pub fn bounds(values: impl Iterator<Item = f64>) -> Option<[f64; 2]> {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if !lo.is_finite() {
+        return None;
+    }
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    Some([lo - pad, hi + pad])
+}
+
+/// A number that fits a narrow tick label: 0.0123 → "0.012", 2345 → "2.3k".
+pub fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else if a >= 10.0 || a == 0.0 {
+        format!("{v:.0}")
+    } else if a >= 1.0 {
+        format!("{v:.1}")
+    } else if a >= 1e-2 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.0e}")
+    }
+}
+
+/// Three labels for a log10 axis, showing the real values.
+pub fn log_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
+    let mid = f64::midpoint(bounds[0], bounds[1]);
+    [bounds[0], mid, bounds[1]]
+        .iter()
+        .map(|v| Span::raw(compact(10f64.powf(*v))))
+        .collect()
+}
+
+/// Three labels for a linear axis.
+pub fn linear_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
+    let mid = f64::midpoint(bounds[0], bounds[1]);
+    [bounds[0], mid, bounds[1]]
+        .iter()
+        .map(|v| Span::raw(compact(*v)))
+        .collect()
+}
+
+/// `[first, last]` x of the points, unpadded (steps start where they start).
+pub fn x_span(xs: impl Iterator<Item = f64>) -> [f64; 2] {
+    let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+    for x in xs.filter(|x| x.is_finite()) {
+        lo = lo.min(x);
+        hi = hi.max(x);
+    }
+    if lo.is_finite() {
+        [lo, hi.max(lo + 1.0)]
+    } else {
+        [0.0, 1.0]
+    }
+}
+
+pub fn x_axis<'a>(bounds: [f64; 2], theme: Theme) -> Axis<'a> {
+    Axis::default()
+        .bounds(bounds)
+        .labels(linear_labels(bounds))
+        .style(theme.dim())
+}
+
+/// The x axis of a per-block chart (blocks numbered from 1 at the input side).
+pub fn block_axis<'a>(bounds: [f64; 2], theme: Theme) -> Axis<'a> {
+    x_axis(bounds, theme).title("block")
+}
+
+/// A y axis with linear labels, or labels at powers of ten when `log` (values are log10).
+pub fn y_axis<'a>(bounds: [f64; 2], log: bool, theme: Theme) -> Axis<'a> {
+    let labels = if log {
+        log_labels(bounds)
+    } else {
+        linear_labels(bounds)
+    };
+    Axis::default()
+        .bounds(bounds)
+        .labels(labels)
+        .style(theme.dim())
+}
+
+/// Vertical line segments at each marker inside `x_bounds`, spanning `y_bounds`.
+pub fn marker_lines(
+    markers: &[Marker],
+    x_bounds: [f64; 2],
+    y_bounds: [f64; 2],
+) -> Vec<[(f64, f64); 2]> {
+    markers
+        .iter()
+        .map(|m| m.step as f64)
+        .filter(|x| (x_bounds[0]..=x_bounds[1]).contains(x))
+        .map(|x| [(x, y_bounds[0]), (x, y_bounds[1])])
+        .collect()
+}
+
+/// A dataset that draws one marker line.
+pub fn marker_dataset(line: &[(f64, f64); 2], theme: Theme) -> Dataset<'_> {
+    Dataset::default()
+        .data(line)
+        .graph_type(GraphType::Line)
+        .marker(theme.plot_marker())
+        .style(theme.marker_line())
+}
+
+/// A series as scattered points or a connected line.
+pub fn series<'a>(
+    name: &'a str,
+    data: &'a [(f64, f64)],
+    style: Style,
+    line: bool,
+    theme: Theme,
+) -> Dataset<'a> {
+    Dataset::default()
+        .name(name)
+        .data(data)
+        .marker(theme.plot_marker())
+        .graph_type(if line {
+            GraphType::Line
+        } else {
+            GraphType::Scatter
+        })
+        .style(style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_labels_stay_short() {
+        for (v, s) in [
+            (0.0123, "0.01"),
+            (2345.0, "2.3k"),
+            (1.5, "1.5"),
+            (42.0, "42"),
+            (0.0004, "4e-4"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(compact(v), s);
+        }
+    }
+
+    #[test]
+    fn bounds_skip_non_finite_and_pad_flat_series() {
+        assert_eq!(bounds([f64::NAN].into_iter()), None);
+        let b = bounds([1.0, 1.0].into_iter()).unwrap();
+        assert!(b[0] < 1.0 && b[1] > 1.0);
+    }
+}

@@ -1,0 +1,96 @@
+//! Panel 5: the degradation table — one row per depth trained in this session (train and test
+//! error of both nets, eval mode) and a live row for the current depth. The seed paper's
+//! Figure 1, built as you change depth: a plain train error above the shallower depth's is
+//! flagged. Errors in percent, "tr/te" = train/test; the live row uses running batch error.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::Span;
+use ratatui::widgets::{Block, Cell, Row, Table};
+
+use super::theme::Theme;
+use crate::protocol::Net;
+use crate::state::Dashboard;
+
+/// Recent training steps averaged for the live row.
+const LIVE_WINDOW: usize = 20;
+
+pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, block: Block) {
+    let header = Row::new(["depth", "steps", "plain tr/te", "resid tr/te"]).style(theme.dim());
+    let pair = |train: f64, test: f64| format!("{train:4.1}/{test:4.1}");
+    let mut rows = Vec::new();
+    let mut previous_plain: Option<f64> = None;
+    for s in &dash.summaries {
+        let worse = previous_plain.is_some_and(|p| s.train_error[0] > p);
+        previous_plain = Some(s.train_error[0]);
+        let flag = match (worse, theme.ascii) {
+            (false, _) => "",
+            (true, true) => " ^",
+            (true, false) => " ▲",
+        };
+        let plain_style = if worse {
+            theme.highlight()
+        } else {
+            theme.net(Net::Plain)
+        };
+        rows.push(Row::new([
+            Cell::from(s.depth.to_string()),
+            Cell::from(s.steps.to_string()),
+            Cell::from(Span::styled(
+                format!("{}{flag}", pair(s.train_error[0], s.test_error[0])),
+                plain_style,
+            )),
+            Cell::from(Span::styled(
+                pair(s.train_error[1], s.test_error[1]),
+                theme.net(Net::Residual),
+            )),
+        ]));
+    }
+    if let Some(info) = dash.info.as_ref().filter(|_| dash.depth_step() > 0) {
+        // Running batch error over the last steps at this depth, and the latest test error.
+        let start = info.start_step as f64;
+        let train = |n: Net| {
+            let recent: Vec<f64> = dash.train_accuracy[n.index()]
+                .points()
+                .iter()
+                .rev()
+                .take_while(|p| p.0 > start)
+                .take(LIVE_WINDOW)
+                .map(|p| p.1)
+                .collect();
+            (!recent.is_empty())
+                .then(|| 100.0 * (1.0 - recent.iter().sum::<f64>() / recent.len() as f64))
+        };
+        let test = |n: Net| {
+            dash.test_accuracy[n.index()]
+                .last()
+                .filter(|p| p.0 > start)
+                .map(|p| 100.0 * (1.0 - p.1))
+        };
+        let cell = |n: Net| match (train(n), test(n)) {
+            (Some(tr), Some(te)) => pair(tr, te),
+            (Some(tr), None) => format!("{tr:4.1}/ -"),
+            _ => "-".into(),
+        };
+        rows.push(
+            Row::new([
+                Cell::from(format!("{} now", info.depth)),
+                Cell::from(dash.depth_step().to_string()),
+                Cell::from(cell(Net::Plain)),
+                Cell::from(cell(Net::Residual)),
+            ])
+            .style(theme.dim()),
+        );
+    }
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(6),
+        Constraint::Length(12),
+        Constraint::Length(11),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1);
+    frame.render_widget(table, area);
+}

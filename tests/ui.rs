@@ -1,0 +1,219 @@
+//! The dashboard drawn into ratatui's `TestBackend` from scripted events, through the same entry
+//! points as production (`Dashboard::apply`, `View::handle_key`, `ui::render`). Snapshots live
+//! in `tests/snapshots/`; review changes with `cargo insta review`.
+
+#![allow(clippy::unwrap_used)]
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use resdash::control::{Reaction, View};
+use resdash::protocol::{DepthSummary, Event, Fault, Net, RunState};
+use resdash::state::{Dashboard, script};
+use resdash::ui::{self, Theme};
+
+fn running() -> Dashboard {
+    let mut d = Dashboard::default();
+    let mut events = script::events(20, 0, 300);
+    events.push(Event::DepthSummary(DepthSummary {
+        depth: 20,
+        steps: 300,
+        train_error: [24.1, 12.3],
+        test_error: [26.0, 15.2],
+    }));
+    events.push(Event::Changed {
+        step: 300,
+        change: resdash::protocol::Change::Depth { from: 20, to: 56 },
+    });
+    events.extend(script::events(56, 300, 180));
+    for e in &events {
+        d.apply(e);
+    }
+    d
+}
+
+fn draw(d: &Dashboard, view: &View, theme: Theme, (w, h): (u16, u16)) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| ui::render(f, d, view, theme)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn text(buffer: &Buffer) -> String {
+    let area = buffer.area;
+    (0..area.height)
+        .map(|y| {
+            (0..area.width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn key(view: &mut View, d: &mut Dashboard, code: KeyCode) -> Reaction {
+    view.handle_key(KeyEvent::new(code, KeyModifiers::NONE), d)
+}
+
+const SMALL: (u16, u16) = (80, 24);
+const LARGE: (u16, u16) = (120, 40);
+
+#[test]
+fn running_at_80x24_and_120x40() {
+    let d = running();
+    insta::assert_snapshot!(
+        "running_80x24",
+        text(&draw(&d, &View::default(), Theme::default(), SMALL))
+    );
+    insta::assert_snapshot!(
+        "running_120x40",
+        text(&draw(&d, &View::default(), Theme::default(), LARGE))
+    );
+}
+
+#[test]
+fn paused_with_a_fault() {
+    let mut d = running();
+    d.apply(&Event::Fault(Fault::NonFinite {
+        net: Net::Plain,
+        step: 481,
+        loss: f64::NAN,
+    }));
+    d.apply(&Event::State {
+        step: 480,
+        state: RunState::Faulted,
+    });
+    let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    assert!(screen.contains("resdash FAULT"), "{screen}");
+    assert!(
+        screen.contains("FAULT: plain net: loss became NaN at step 481"),
+        "{screen}"
+    );
+    insta::assert_snapshot!("fault_80x24", screen);
+    d.apply(&Event::State {
+        step: 480,
+        state: RunState::Paused,
+    });
+    insta::assert_snapshot!(
+        "paused_120x40",
+        text(&draw(&d, &View::default(), Theme::default(), LARGE))
+    );
+}
+
+#[test]
+fn zoom_and_help_through_the_keys() {
+    let mut d = running();
+    let mut view = View::default();
+    key(&mut view, &mut d, KeyCode::Char('3'));
+    insta::assert_snapshot!(
+        "zoom_flow_120x40",
+        text(&draw(&d, &view, Theme::default(), LARGE))
+    );
+    key(&mut view, &mut d, KeyCode::Char('5'));
+    insta::assert_snapshot!(
+        "zoom_degradation_80x24",
+        text(&draw(&d, &view, Theme::default(), SMALL))
+    );
+    key(&mut view, &mut d, KeyCode::Char('?'));
+    insta::assert_snapshot!(
+        "help_80x24",
+        text(&draw(&d, &view, Theme::default(), SMALL))
+    );
+    key(&mut view, &mut d, KeyCode::Esc);
+    key(&mut view, &mut d, KeyCode::Char('e'));
+    insta::assert_snapshot!(
+        "edit_80x24",
+        text(&draw(&d, &view, Theme::default(), SMALL))
+    );
+}
+
+#[test]
+fn a_tiny_terminal_gets_a_clear_message_not_a_panic() {
+    let d = running();
+    for size in [(40, 10), (79, 24), (80, 23), (1, 1), (0, 0)] {
+        let screen = text(&draw(&d, &View::default(), Theme::default(), size));
+        if size.0 >= 20 && size.1 >= 3 {
+            assert!(screen.contains("terminal too small"), "{size:?}: {screen}");
+        }
+    }
+    insta::assert_snapshot!(
+        "too_small_40x10",
+        text(&draw(&d, &View::default(), Theme::default(), (40, 10)))
+    );
+}
+
+#[test]
+fn before_the_first_event_every_panel_says_what_it_waits_for() {
+    let screen = text(&draw(
+        &Dashboard::default(),
+        &View::default(),
+        Theme::default(),
+        SMALL,
+    ));
+    assert!(screen.contains("waiting for the first step"), "{screen}");
+    assert!(
+        screen.contains("waiting for the first probe step"),
+        "{screen}"
+    );
+}
+
+fn colours_of(buffer: &Buffer, needle: &str) -> Vec<Color> {
+    let area = buffer.area;
+    for y in 0..area.height {
+        let line: String = (0..area.width).map(|x| buffer[(x, y)].symbol()).collect();
+        if let Some(pos) = line.find(needle) {
+            let col = line[..pos].chars().count() as u16;
+            return (col..col + needle.chars().count() as u16)
+                .map(|x| buffer[(x, y)].fg)
+                .collect();
+        }
+    }
+    panic!("{needle:?} not on screen");
+}
+
+#[test]
+fn plain_is_red_residual_green_and_no_color_means_no_colour() {
+    let d = running();
+    let buffer = draw(&d, &View::default(), Theme::default(), LARGE);
+    assert!(
+        colours_of(&buffer, "plain ")
+            .iter()
+            .all(|c| *c == Color::Red)
+    );
+    assert!(
+        colours_of(&buffer, "resid ")
+            .iter()
+            .all(|c| *c == Color::Green)
+    );
+    // The chart series carry the same colours.
+    let area = buffer.area;
+    let cells: Vec<Color> = (0..area.height)
+        .flat_map(|y| (0..area.width).map(move |x| (x, y)))
+        .map(|p| buffer[p].fg)
+        .collect();
+    assert!(cells.contains(&Color::Red) && cells.contains(&Color::Green));
+
+    let mono = draw(
+        &d,
+        &View::default(),
+        Theme {
+            color: false,
+            ascii: true,
+        },
+        LARGE,
+    );
+    let area = mono.area;
+    for y in 0..area.height {
+        for x in 0..area.width {
+            let cell = &mono[(x, y)];
+            assert_eq!(cell.fg, Color::Reset, "colour at ({x},{y}) with NO_COLOR");
+            assert!(
+                !('\u{2800}'..='\u{28ff}').contains(&cell.symbol().chars().next().unwrap_or(' ')),
+                "Braille in ASCII mode"
+            );
+        }
+    }
+}
