@@ -24,14 +24,21 @@ pub struct Bench<B: AutodiffBackend> {
 }
 
 impl<B: AutodiffBackend> Bench<B> {
-    /// CIFAR-shaped random batch (3x32x32, 10 classes), seeded.
-    pub fn new(depth: usize, batch: usize, nets: Nets, device: &B::Device) -> Self {
+    /// A seeded random batch of `shape` = `[channels, height, width]` images, 10 classes
+    /// (`[3, 32, 32]` is CIFAR's shape).
+    pub fn new(
+        depth: usize,
+        batch: usize,
+        [channels, height, width]: [usize; 3],
+        nets: Nets,
+        device: &B::Device,
+    ) -> Self {
         let config = |residual| ResNetConfig {
             depth,
             width: 1,
             shortcut: Shortcut::A,
             residual,
-            in_channels: 3,
+            in_channels: channels,
             classes: 10,
         };
         let kinds: &[bool] = if nets == Nets::Pair {
@@ -45,9 +52,11 @@ impl<B: AutodiffBackend> Bench<B> {
             .collect();
         let mut rng = resdash::rng::Rng::new(1);
         let batch = Batch {
-            images: (0..batch * 3 * 32 * 32).map(|_| rng.normal()).collect(),
+            images: (0..batch * channels * height * width)
+                .map(|_| rng.normal())
+                .collect(),
             labels: (0..batch).map(|_| rng.below(10) as i64).collect(),
-            shape: [batch, 3, 32, 32],
+            shape: [batch, channels, height, width],
         };
         let (images, labels) = batch_tensors::<B>(batch, device);
         Self {

@@ -1,7 +1,8 @@
-//! Throughput harness for A/B comparisons in one run (see `benches/compare.sh`): times `--steps`
+//! Throughput harness for A/B comparisons in one run (see `benches/probe-overhead.sh` for the pattern): times `--steps`
 //! train steps after `--warmup` and prints one JSON line with the median step time and img/s.
 //!
 //! `cargo bench --bench throughput -- --backend flex --depth 20 --batch 128 --nets pair`
+//! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +21,8 @@ struct Args {
     steps: usize,
     warmup: usize,
     nets: Nets,
+    channels: usize,
+    size: usize,
 }
 
 fn parse() -> Result<Args, String> {
@@ -30,6 +33,8 @@ fn parse() -> Result<Args, String> {
         steps: 5,
         warmup: 1,
         nets: Nets::Pair,
+        channels: 3,
+        size: 32,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -48,6 +53,8 @@ fn parse() -> Result<Args, String> {
             "--batch" => args.batch = number()?,
             "--steps" => args.steps = number()?.max(1),
             "--warmup" => args.warmup = number()?,
+            "--channels" => args.channels = number()?,
+            "--size" => args.size = number()?,
             "--nets" => {
                 args.nets = match value.as_str() {
                     "pair" => Nets::Pair,
@@ -69,7 +76,13 @@ impl BackendJob for Job {
     fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
         let a = self.0;
         let started = Instant::now();
-        let mut bench = Bench::<B>::new(a.depth, a.batch, a.nets, &device);
+        let mut bench = Bench::<B>::new(
+            a.depth,
+            a.batch,
+            [a.channels, a.size, a.size],
+            a.nets,
+            &device,
+        );
         for _ in 0..a.warmup {
             bench.step();
         }
@@ -89,9 +102,12 @@ impl BackendJob for Job {
             "residual"
         };
         println!(
-            "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{},\"batch\":{},\"nets\":\"{nets}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
+            "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{nets}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
             a.depth,
             a.batch,
+            a.channels,
+            a.size,
+            a.size,
             median * 1e3,
             a.batch as f64 / median,
             warm_s

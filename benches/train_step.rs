@@ -19,7 +19,7 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
     group.sample_size(10);
     for depth in [20, 56] {
         let device = B::Device::default();
-        let mut bench = Bench::<B>::new(depth, BATCH, Nets::Pair, &device);
+        let mut bench = Bench::<B>::new(depth, BATCH, [3, 32, 32], Nets::Pair, &device);
         bench.step(); // warm-up
         group.throughput(criterion::Throughput::Elements(BATCH as u64));
         group.bench_function(format!("resnet{depth}_pair_b{BATCH}"), |b| {

@@ -61,6 +61,7 @@ pub async fn run(
     mut log: RunLog,
     fps: u32,
     theme: Theme,
+    mut view: View,
 ) -> std::io::Result<Outcome> {
     let (mut terminal, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
@@ -69,7 +70,6 @@ pub async fn run(
     let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = unix_signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut dash = Dashboard::default();
-    let mut view = View::default();
     let mut outcome = Outcome::Done;
     let mut quit_deadline: Option<tokio::time::Instant> = None;
     let mut log_failed = false;

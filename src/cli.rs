@@ -38,12 +38,12 @@ pub enum Commands {
     /// Train both nets at each depth in turn and print the train/test error table (the paper's
     /// Figure 1 as text).
     Sweep {
-        /// Comma-separated depths, each 6n+2.
-        #[arg(long, value_delimiter = ',', default_value = "20,32,44,56")]
+        /// Comma-separated depths, each 6n+2 (default: `model.ladder`).
+        #[arg(long, value_delimiter = ',')]
         depths: Vec<usize>,
-        /// Steps per depth.
+        /// Steps per depth (default: `run.max_steps`).
         #[arg(long)]
-        steps: u64,
+        steps: Option<u64>,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,

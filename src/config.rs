@@ -73,6 +73,8 @@ pub struct ModelConfig {
     /// Channel multiplier: stages have 16w, 32w, 64w channels.
     pub width: usize,
     pub shortcut: Shortcut,
+    /// The depths `d`/`D` step through in the dashboard (increasing, each 6n+2).
+    pub ladder: Vec<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,6 +155,7 @@ impl Default for ModelConfig {
             depth: 20,
             width: 1,
             shortcut: Shortcut::A,
+            ladder: DEPTH_LADDER.to_vec(),
         }
     }
 }

@@ -64,11 +64,30 @@ pub struct EditForm {
 }
 
 /// View state owned by the UI thread.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct View {
+    /// The depths `d`/`D` step through (`model.ladder`).
+    pub ladder: Vec<usize>,
     pub zoom: Option<Panel>,
     pub help: bool,
     pub edit: Option<EditForm>,
+}
+
+impl View {
+    pub fn new(ladder: Vec<usize>) -> Self {
+        Self {
+            ladder,
+            zoom: None,
+            help: false,
+            edit: None,
+        }
+    }
+}
+
+impl Default for View {
+    fn default() -> Self {
+        Self::new(DEPTH_LADDER.to_vec())
+    }
 }
 
 /// What the app should do after a key.
@@ -197,9 +216,9 @@ impl View {
                     return Reaction::Nothing;
                 };
                 let next = if action == Action::DepthUp {
-                    DEPTH_LADDER.iter().copied().find(|&d| d > depth)
+                    self.ladder.iter().copied().find(|&d| d > depth)
                 } else {
-                    DEPTH_LADDER.iter().rev().copied().find(|&d| d < depth)
+                    self.ladder.iter().rev().copied().find(|&d| d < depth)
                 };
                 if let Some(depth) = next {
                     Reaction::Send(Command::SetDepth { depth })

@@ -50,7 +50,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "d / D",
         action: Action::DepthDown,
-        help: "depth down / up along 8, 14, 20, 32, 44, 56, 110 (closes the depth with a summary row)",
+        help: "depth down / up along `model.ladder` (closes the depth with a summary row)",
         hint: Some("depth"),
     },
     Binding {

@@ -52,14 +52,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let mut config = resolve_config(cli)?;
     let sweep_depths = match &cli.command {
         Some(Commands::Sweep { depths, steps, .. }) => {
-            if *steps == 0 {
-                bail!("--steps must be at least 1");
+            let steps = steps.unwrap_or(config.run.max_steps);
+            if steps == 0 {
+                bail!(
+                    "a sweep needs a step count per depth: pass --steps N or set run.max_steps \
+                     in the config"
+                );
             }
-            if depths.is_empty() {
-                bail!("--depths needs at least one depth");
-            }
+            let depths = if depths.is_empty() {
+                config.model.ladder.clone()
+            } else {
+                depths.clone()
+            };
             // Each depth must pass the same rules as model.depth in a config file.
-            for depth in depths {
+            for depth in &depths {
                 Config::from_toml(
                     &config.to_toml(),
                     "--depths",
@@ -71,7 +77,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 format!("run.max_steps={steps}"),
             ];
             config = Config::from_toml(&config.to_toml(), "sweep", &overrides)?;
-            Some(depths.clone())
+            Some(depths)
         }
         None => None,
     };
@@ -117,6 +123,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         .build()?;
     let fps = setup.config.ui.fps;
     let theme = resdash::ui::Theme::from_env(setup.config.ui.ascii);
+    let view = resdash::control::View::new(setup.config.model.ladder.clone());
     let handle = spawn(setup).map_err(anyhow::Error::msg)?;
     let outcome = match (&cli.command, sweep_depths) {
         (Some(Commands::Sweep { json, .. }), Some(depths)) => {
@@ -129,7 +136,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             outcome
         }
         _ if headless => runtime.block_on(headless::run(handle, log, &options)),
-        _ => runtime.block_on(resdash::app::run(handle, log, fps, theme))?,
+        _ => runtime.block_on(resdash::app::run(handle, log, fps, theme, view))?,
     };
     report_run_dir(&run_dir, outcome);
     Ok(ExitCode::from(outcome.exit_code()))

@@ -82,10 +82,36 @@ fn headless_run_writes_config_and_versioned_metrics() {
     assert_eq!(lines.last().map(|l| &l.event), Some(&Event::Stopped));
 }
 
+/// Mean training loss of each net over the first and the last `k` steps at `depth`.
+fn first_and_last_losses(metrics: &str, depth: usize, k: usize) -> [(f64, f64); 2] {
+    let mut current = 0;
+    let mut losses: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    for line in metrics.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        match v["event"].as_str() {
+            Some("started") => current = v["depth"].as_u64().unwrap() as usize,
+            Some("changed") if v["change"]["kind"] == "depth" => {
+                current = v["change"]["to"].as_u64().unwrap() as usize;
+            }
+            Some("step") if current == depth => {
+                for (net, l) in losses.iter_mut().enumerate() {
+                    l.push(v["scores"][net]["loss"].as_f64().unwrap());
+                }
+            }
+            _ => {}
+        }
+    }
+    losses.map(|l| {
+        assert!(l.len() >= 2 * k, "{} steps at depth {depth}", l.len());
+        let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+        (mean(&l[..k]), mean(&l[l.len() - k..]))
+    })
+}
+
 #[test]
-fn sweep_json_has_one_row_per_depth() {
+fn a_tiny_sweep_prints_one_row_per_depth_and_both_nets_learn() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["sweep", "--depths", "8,14", "--steps", "3", "--json"];
+    let mut args = vec!["sweep", "--depths", "8,14", "--steps", "40", "--json"];
     args.extend(TINY);
     let out = resdash(&args, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
@@ -95,7 +121,7 @@ fn sweep_json_has_one_row_per_depth() {
     assert_eq!(rows.len(), 2);
     for (row, depth) in rows.iter().zip([8, 14]) {
         assert_eq!(row["depth"], depth);
-        assert_eq!(row["steps"], 3);
+        assert_eq!(row["steps"], 40);
         for key in [
             "plain_train_error",
             "plain_test_error",
@@ -106,6 +132,49 @@ fn sweep_json_has_one_row_per_depth() {
             assert!((0.0..=100.0).contains(&e), "{key} = {e}");
         }
     }
+    let run = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let metrics = std::fs::read_to_string(run.path().join("metrics.jsonl")).unwrap();
+    for depth in [8, 14] {
+        for (net, (first, last)) in first_and_last_losses(&metrics, depth, 10)
+            .iter()
+            .enumerate()
+        {
+            assert!(
+                last < first,
+                "depth {depth} net {net}: loss {first:.3} over the first 10 steps, {last:.3} over the last 10"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_sweep_takes_its_depths_and_steps_from_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["sweep", "--json", "--set", "model.ladder=[8, 14]"];
+    args.extend(TINY);
+    let out = resdash(&args, dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--steps") && err.contains("run.max_steps"),
+        "{err}"
+    );
+
+    args.extend(["--set", "run.max_steps=2"]);
+    let out = resdash(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let depths: Vec<u64> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["depth"].as_u64().unwrap())
+        .collect();
+    assert_eq!(depths, [8, 14]);
 }
 
 #[test]

@@ -24,6 +24,17 @@ impl Config {
                 "6n+2 with n >= 1: 8, 14, 20, 32, 44, 56, 110, …",
             );
         }
+        let six_n_plus_two = |d: usize| d >= 8 && (d - 2) % 6 == 0;
+        if m.ladder.is_empty()
+            || !m.ladder.iter().all(|&d| six_n_plus_two(d))
+            || !m.ladder.windows(2).all(|w| w[0] < w[1])
+        {
+            return fail(
+                "model.ladder",
+                format!("{:?}", m.ladder),
+                "a non-empty, increasing list of 6n+2 depths, e.g. [20, 32, 44, 56]",
+            );
+        }
         if !(1..=16).contains(&m.width) {
             return fail("model.width", m.width.to_string(), "an integer in 1..=16");
         }

@@ -62,6 +62,21 @@ fn depth_keys_walk_the_ladder_and_stop_at_its_ends() {
         Reaction::Nothing
     );
     assert!(top.log.back().unwrap().text.contains("end of the ladder"));
+
+    // `model.ladder` decides where the keys go, from any depth, on or off the ladder.
+    let mut short = View::new(vec![20, 56]);
+    assert_eq!(
+        press(&mut short, &mut dashboard(20), KeyCode::Char('D')),
+        Reaction::Send(Command::SetDepth { depth: 56 })
+    );
+    assert_eq!(
+        press(&mut short, &mut dashboard(32), KeyCode::Char('d')),
+        Reaction::Send(Command::SetDepth { depth: 20 })
+    );
+    assert_eq!(
+        press(&mut short, &mut dashboard(56), KeyCode::Char('D')),
+        Reaction::Nothing
+    );
 }
 
 #[test]

@@ -74,6 +74,13 @@ fn bad_values_name_the_file_the_key_and_what_is_allowed() {
         e.contains("run.backend") && e.contains("--set run.backend=tpu") && e.contains("flex"),
         "{e}"
     );
+    for ladder in ["[]", "[20, 21]", "[56, 20]", "[20, 20]"] {
+        let e = error_text(&format!("[model]\nladder = {ladder}\n"), &[]);
+        assert!(
+            e.contains("model.ladder") && e.contains("increasing list of 6n+2"),
+            "{e}"
+        );
+    }
     let e = error_text("[model]\nshortcut = \"C\"\n", &[]);
     assert!(
         e.contains("model.shortcut") && e.contains("`A`") && e.contains("`B`"),
