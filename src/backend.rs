@@ -95,3 +95,122 @@ pub fn dispatch<J: BackendJob>(kind: BackendKind, job: J) -> J::Output {
         other => unreachable!("backend {} was validated as compiled in", other.name()),
     }
 }
+
+/// How long a device may take to run its first tiny computation (CUDA: load the driver and
+/// NVRTC, compile one kernel) before resdash gives up on it.
+pub const PREFLIGHT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Name of the preflight thread; its panics are reported as an error, not printed raw.
+pub const PREFLIGHT_THREAD: &str = "resdash-preflight";
+
+struct Preflight;
+
+impl BackendJob for Preflight {
+    type Output = f32;
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, _backend: &'static str) -> f32 {
+        use burn::tensor::{ElementConversion, Tensor};
+        Tensor::<B, 1>::ones([4], &device)
+            .sum()
+            .into_scalar()
+            .elem()
+    }
+}
+
+/// Checks that `kind`'s device can compute (4 ones summed and read back) before any run
+/// directory or trainer exists, so a machine without a usable GPU gets one clear error instead
+/// of a panic or a hang. CPU backends pass at once.
+pub fn preflight(kind: BackendKind) -> Result<(), String> {
+    if kind != BackendKind::Cuda {
+        return Ok(());
+    }
+    run_preflight(kind, move || dispatch(kind, Preflight), PREFLIGHT_TIMEOUT)
+}
+
+/// The preflight machinery, with the computation injectable for tests.
+pub fn run_preflight(
+    kind: BackendKind,
+    compute: impl FnOnce() -> f32 + Send + 'static,
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let name = kind.name();
+    let advice = "resdash loads the NVIDIA driver (libcuda.so.1) and NVRTC (libnvrtc.so, from the \
+         CUDA toolkit) at run time: check that `nvidia-smi` lists a GPU, that the toolkit's lib \
+         directory is on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64) and \
+         CUDA_PATH=/usr/local/cuda is set; or run on the CPU with --backend flex";
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(PREFLIGHT_THREAD.into())
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(compute));
+            let _ = tx.send(result.map_err(|p| {
+                p.downcast_ref::<&str>()
+                    .map(ToString::to_string)
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown error".into())
+            }));
+        })
+        .map_err(|e| format!("cannot start the {name} preflight thread: {e}"))?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(sum)) if (sum - 4.0).abs() < 1e-3 => Ok(()),
+        Ok(Ok(sum)) => Err(format!(
+            "backend {name}: the device computed 1+1+1+1 = {sum}; it is not usable"
+        )),
+        Ok(Err(message)) => Err(format!(
+            "backend {name}: the device could not be initialised: {}\n{advice}",
+            message.trim()
+        )),
+        Err(_) => Err(format!(
+            "backend {name}: the device did not finish a first tiny computation within {} s \
+             (driver or NVRTC hanging?)\n{advice}",
+            timeout.as_secs()
+        )),
+    }
+}
+
+/// Wraps the current panic hook so that panics on the preflight thread stay silent: they come
+/// back as a [`preflight`] error with advice instead.
+pub fn quiet_preflight_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some(PREFLIGHT_THREAD) {
+            previous(info);
+        }
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_device_that_panics_or_hangs_is_an_error_with_advice() {
+        quiet_preflight_panics();
+        let e = run_preflight(
+            BackendKind::Cuda,
+            || panic!("Unable to dynamically load the \"cuda\" shared library"),
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("backend cuda") && e.contains("shared library") && e.contains("nvidia-smi"),
+            "{e}"
+        );
+        let e = run_preflight(
+            BackendKind::Cuda,
+            || {
+                std::thread::sleep(Duration::from_secs(5));
+                4.0
+            },
+            Duration::from_millis(50),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("did not finish") && e.contains("--backend flex"),
+            "{e}"
+        );
+        assert!(run_preflight(BackendKind::Cuda, || 4.0, Duration::from_secs(10)).is_ok());
+        assert!(preflight(BackendKind::Flex).is_ok());
+    }
+}

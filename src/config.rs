@@ -155,7 +155,7 @@ impl Default for ModelConfig {
             depth: 20,
             width: 1,
             shortcut: Shortcut::A,
-            ladder: DEPTH_LADDER.to_vec(),
+            ladder: vec![20, 56],
         }
     }
 }
@@ -168,7 +168,7 @@ impl Default for DataConfig {
             augment: false,
             train_limit: 0,
             test_limit: 0,
-            image_size: 16,
+            image_size: 8,
             synthetic_train: 20_000,
             synthetic_test: 1_000,
         }
@@ -194,7 +194,7 @@ impl Default for RunConfig {
         Self {
             batch_size: 64,
             seed: 0,
-            max_steps: 0,
+            max_steps: 400,
             eval_every: 100,
             probe_every: 25,
             checkpoint_every: 0,

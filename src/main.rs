@@ -18,6 +18,7 @@ use resdash::train::{CheckpointState, TrainerSetup, spawn};
 use resdash::{data, sweep};
 
 fn main() -> ExitCode {
+    resdash::backend::quiet_preflight_panics();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
@@ -81,6 +82,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    let kind =
+        resdash::backend::BackendKind::parse(&config.run.backend).map_err(anyhow::Error::msg)?;
+    resdash::backend::preflight(kind).map_err(anyhow::Error::msg)?;
     if cli.max_time.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
         bail!("--max-time must be a positive number of seconds");
     }

@@ -23,13 +23,16 @@ pub struct SweepRow {
 
 impl From<&DepthSummary> for SweepRow {
     fn from(s: &DepthSummary) -> Self {
+        // Errors are counts over a few thousand images: 4 decimals of a percent say it all and
+        // keep `27.500000000000004` out of the JSON.
+        let round = |e: f64| (e * 1e4).round() / 1e4;
         SweepRow {
             depth: s.depth,
             steps: s.steps,
-            plain_train_error: s.train_error[0],
-            plain_test_error: s.test_error[0],
-            residual_train_error: s.train_error[1],
-            residual_test_error: s.test_error[1],
+            plain_train_error: round(s.train_error[0]),
+            plain_test_error: round(s.test_error[0]),
+            residual_train_error: round(s.train_error[1]),
+            residual_test_error: round(s.test_error[1]),
         }
     }
 }
@@ -86,4 +89,26 @@ pub fn table(rows: &[SweepRow]) -> String {
 /// The `--json` line: `{"rows":[…]}`.
 pub fn json(rows: &[SweepRow]) -> String {
     serde_json::json!({ "rows": rows }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_carry_no_float_noise() {
+        let row = SweepRow::from(&DepthSummary {
+            depth: 20,
+            steps: 400,
+            train_error: [44.75, 25.049_999_999_999_994],
+            test_error: [45.4, 27.500_000_000_000_004],
+        });
+        let json = json(&[row]);
+        assert!(
+            json.contains("\"residual_train_error\":25.05")
+                && json.contains("\"residual_test_error\":27.5")
+                && !json.contains("0000"),
+            "{json}"
+        );
+    }
 }

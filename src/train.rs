@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod eval;
 mod events;
 pub mod nets;
+pub mod prefetch;
 pub mod probe;
 pub mod schedule;
 mod spawn;

@@ -156,6 +156,7 @@ fn a_sweep_takes_its_depths_and_steps_from_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["sweep", "--json", "--set", "model.ladder=[8, 14]"];
     args.extend(TINY);
+    args.extend(["--set", "run.max_steps=0"]);
     let out = resdash(&args, dir.path());
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -13,6 +13,7 @@ use super::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, CheckpointStat
 use super::eval::{batch_tensors, evaluate};
 use super::events::Events;
 use super::nets::{NetState, forward_backward_all, read_back};
+use super::prefetch::Prefetcher;
 use super::probe;
 use super::schedule::learning_rate;
 use crate::config::Config;
@@ -45,6 +46,7 @@ pub struct Trainer<B: AutodiffBackend> {
     nets: Vec<NetState<B>>,
     hyper: HyperState,
     sampler: Sampler,
+    prefetch: Prefetcher,
     /// Global step: steps done so far, over all depths.
     step: u64,
     depth_start_step: u64,
@@ -78,6 +80,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let hyper = hyper_from(&config);
         let mut trainer = Trainer {
             sampler: Sampler::new(config.run.seed, data.train.len(), Cursor::default()),
+            prefetch: Prefetcher::new(Arc::clone(&data)),
             nets: Vec::new(),
             config,
             data,
@@ -331,7 +334,13 @@ impl<B: AutodiffBackend> Trainer<B> {
         let started = Instant::now();
         let draw = self.sampler.next_batch(self.hyper.batch_size);
         let key = [self.config.run.seed, draw.epoch, draw.position];
-        let batch = self.data.batch(&self.data.train, &draw.indices, Some(key));
+        let batch = self.prefetch.take(&draw.indices, key);
+        // Prepare the batch that comes next (unless a command changes it) while this one trains.
+        let next = self.sampler.clone().next_batch(self.hyper.batch_size);
+        self.prefetch.request(
+            next.indices,
+            [self.config.run.seed, next.epoch, next.position],
+        );
         let batch_size = batch.labels.len();
         let (images, labels) = batch_tensors::<B>(batch, &self.device);
         let lr = learning_rate(&self.hyper, self.depth_step());
