@@ -45,7 +45,8 @@ wait_step() { # global step shown in the header, seconds
     echo "screenshots: step $1 not reached after $2 polls" >&2
     exit 1
 }
-shoot() { # name
+shoot() { # name (after half a second, so that the last key's frame has been drawn)
+    sleep 0.5
     tmux capture-pane -p -e -t "$SESSION" >"$RUNS/$1.ansi"
     "$VENV/bin/python" scripts/ansi_to_png.py "$RUNS/$1.ansi" "screenshots/$1.png"
 }
@@ -68,7 +69,10 @@ wait_for "PAUSED" 30
 shoot default-paused
 keys 3
 shoot default-flow-zoomed
-keys Escape Space
+# Esc and space sent together would read as Alt+space: a terminal cannot tell them apart.
+keys Escape
+sleep 0.5
+keys Space
 # 3. Depth 56 at its step limit: both rows, the seed paper's Figure 1 built live.
 wait_for "STEP LIMIT" 400
 sleep 1

@@ -217,3 +217,27 @@ fn plain_is_red_residual_green_and_no_color_means_no_colour() {
         }
     }
 }
+
+#[test]
+fn the_live_degradation_row_gives_way_to_the_summary_at_the_step_limit() {
+    let mut d = Dashboard::default();
+    for e in &script::events(20, 0, 300) {
+        d.apply(e);
+    }
+    let zoomed = View {
+        zoom: Some(resdash::control::Panel::Degradation),
+        ..View::default()
+    };
+    assert!(text(&draw(&d, &zoomed, Theme::default(), SMALL)).contains("20 now"));
+    d.apply(&Event::DepthSummary(DepthSummary {
+        depth: 20,
+        steps: 300,
+        train_error: [24.1, 12.3],
+        test_error: [26.0, 15.2],
+    }));
+    let screen = text(&draw(&d, &zoomed, Theme::default(), SMALL));
+    assert!(
+        !screen.contains("20 now") && screen.contains("24.1/26.0"),
+        "{screen}"
+    );
+}

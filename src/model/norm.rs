@@ -163,4 +163,32 @@ mod tests {
         let expected = 0.9 * (0.1 * 10.0) + 0.1 * 20.0;
         assert!((mean[0] - expected).abs() < 1e-5, "{mean:?} vs {expected}");
     }
+
+    #[test]
+    fn gradients_match_burns_batch_norm() {
+        let device = Default::default();
+        B::seed(&device, 5);
+        let normal = burn::tensor::Distribution::Normal(0.5, 1.5);
+        let x = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device).require_grad();
+        let weights = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device);
+        let ours = BatchNorm2d::<B>::new(3, &device);
+        let theirs = BatchNormConfig::new(3).init::<B>(&device);
+        let tolerance = burn::tensor::Tolerance::absolute(1e-4);
+
+        let grads = (ours.forward(x.clone()) * weights.clone()).sum().backward();
+        let (dx, dgamma, dbeta) = (
+            x.grad(&grads).unwrap(),
+            ours.gamma.grad(&grads).unwrap(),
+            ours.beta.grad(&grads).unwrap(),
+        );
+        let grads = (theirs.forward(x.clone()) * weights).sum().backward();
+        dx.into_data()
+            .assert_approx_eq::<f32>(&x.grad(&grads).unwrap().into_data(), tolerance);
+        dgamma
+            .into_data()
+            .assert_approx_eq::<f32>(&theirs.gamma.grad(&grads).unwrap().into_data(), tolerance);
+        dbeta
+            .into_data()
+            .assert_approx_eq::<f32>(&theirs.beta.grad(&grads).unwrap().into_data(), tolerance);
+    }
 }

@@ -1,6 +1,10 @@
 //! The training loop: both nets, same batches, commands applied between steps, every change
 //! echoed as an [`Event`]. Runs on its own OS thread (see `spawn`); while paused it blocks on the
-//! command channel, and it returns when that channel closes or `Quit` arrives.
+//! command channel, and it returns when that channel closes or `Quit` arrives. Commands are in
+//! `trainer/commands.rs`; evaluations, depth summaries and checkpoints in `trainer/records.rs`.
+
+mod commands;
+mod records;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +13,8 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 
-use super::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, CheckpointState};
-use super::eval::{batch_tensors, evaluate};
+use super::checkpoint::{self, CheckpointError, CheckpointState};
+use super::eval::batch_tensors;
 use super::events::Events;
 use super::nets::{NetState, forward_backward_all, read_back};
 use super::prefetch::Prefetcher;
@@ -20,8 +24,8 @@ use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
 use crate::model::ResNetConfig;
 use crate::protocol::{
-    Change, Command, DepthSummary, EvalReport, Event, Fault, Hyper, HyperState, Net, ProbeReport,
-    RunInfo, RunState, Score, StepReport,
+    Change, Command, DepthSummary, Event, Fault, HyperState, Net, ProbeReport, RunInfo, RunState,
+    Score, StepReport,
 };
 
 /// What a trainer is started with.
@@ -241,95 +245,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         }
     }
 
-    /// Applies one command; `false` means stop.
-    #[allow(clippy::needless_pass_by_value)] // commands are consumed one by one off the channel
-    fn apply(&mut self, command: Command) -> bool {
-        match command {
-            Command::Quit => return false,
-            Command::Pause => {
-                if !matches!(self.state, RunState::Faulted | RunState::Finished) {
-                    self.set_state(RunState::Paused);
-                }
-            }
-            Command::Resume => {
-                if self.is_waiting() && !self.at_step_limit() {
-                    self.set_state(RunState::Running);
-                }
-            }
-            Command::Step { steps } => {
-                if self.is_waiting() && steps > 0 && !self.at_step_limit() {
-                    self.steps_left = steps;
-                    self.set_state(RunState::Stepping);
-                }
-            }
-            Command::Set { hyper } => self.set_hyper(hyper),
-            Command::SetDepth { depth } => self.change_depth(depth),
-            Command::Checkpoint => self.checkpoint(),
-        }
-        true
-    }
-
-    fn at_step_limit(&self) -> bool {
-        self.config.run.max_steps > 0 && self.depth_step() >= self.config.run.max_steps
-    }
-
-    fn set_hyper(&mut self, hyper: Hyper) {
-        if let Err(message) = hyper.validate() {
-            self.events.emit(Event::Warning {
-                message: format!("ignored: {message}"),
-            });
-            return;
-        }
-        match hyper {
-            Hyper::LearningRate(v) => self.hyper.lr = v,
-            Hyper::Momentum(v) => self.hyper.momentum = v,
-            Hyper::WeightDecay(v) => self.hyper.weight_decay = v,
-            Hyper::BatchSize(v) => self.hyper.batch_size = v,
-            Hyper::EvalEvery(v) => self.hyper.eval_every = v,
-            Hyper::ProbeEvery(v) => self.hyper.probe_every = v,
-        }
-        if matches!(hyper, Hyper::Momentum(_) | Hyper::WeightDecay(_)) {
-            let (momentum, weight_decay) = (self.hyper.momentum, self.hyper.weight_decay);
-            for net in &mut self.nets {
-                net.reconfigure(momentum, weight_decay);
-            }
-        }
-        self.events.emit(Event::Changed {
-            step: self.step,
-            change: Change::Hyper { hyper },
-        });
-    }
-
-    fn change_depth(&mut self, depth: usize) {
-        if depth < 8 || (depth - 2) % 6 != 0 {
-            self.events.emit(Event::Warning {
-                message: format!("ignored: depth {depth} is not 6n+2 (8, 14, 20, 32, 44, 56, 110)"),
-            });
-            return;
-        }
-        if !self.summarized && self.depth_step() > 0 {
-            self.summarize();
-        }
-        let from = self.config.model.depth;
-        self.config.model.depth = depth;
-        self.nets = self.fresh_nets();
-        self.sampler = Sampler::new(
-            self.config.run.seed,
-            self.data.train.len(),
-            Cursor::default(),
-        );
-        self.depth_start_step = self.step;
-        self.summarized = false;
-        self.events.emit(Event::Changed {
-            step: self.step,
-            change: Change::Depth { from, to: depth },
-        });
-        self.events.emit(Event::Started(self.info()));
-        if self.state == RunState::Finished {
-            self.set_state(RunState::Running);
-        }
-    }
-
     fn train_step(&mut self) {
         let started = Instant::now();
         let draw = self.sampler.next_batch(self.hyper.batch_size);
@@ -451,83 +366,6 @@ impl<B: AutodiffBackend> Trainer<B> {
                 self.set_state(RunState::Paused);
             }
         }
-    }
-
-    fn eval_models(&self) -> Vec<crate::model::ResNet<B::InnerBackend>> {
-        self.nets.iter().map(NetState::eval_model).collect()
-    }
-
-    fn eval(&mut self) {
-        let models = self.eval_models();
-        let scores = evaluate(&models, &self.data, &self.data.test, 0, &self.device);
-        self.events.emit(Event::Eval(EvalReport {
-            step: self.step,
-            scores: [scores[0], scores[1]],
-            samples: self.data.test.len(),
-        }));
-    }
-
-    /// Closes the current depth: train error on a fixed training subset and test error, both in
-    /// eval mode.
-    fn summarize(&mut self) {
-        let models = self.eval_models();
-        let train = evaluate(
-            &models,
-            &self.data,
-            &self.data.train,
-            self.config.run.train_eval_size,
-            &self.device,
-        );
-        let test = evaluate(&models, &self.data, &self.data.test, 0, &self.device);
-        let error = |s: &Score| 100.0 * (1.0 - s.accuracy);
-        let summary = DepthSummary {
-            depth: self.config.model.depth,
-            steps: self.depth_step(),
-            train_error: [error(&train[0]), error(&train[1])],
-            test_error: [error(&test[0]), error(&test[1])],
-        };
-        self.summaries.retain(|s| s.depth != summary.depth);
-        self.summaries.push(summary.clone());
-        self.events.emit(Event::DepthSummary(summary));
-    }
-
-    fn checkpoint(&mut self) {
-        let previous = self.state;
-        self.set_state(RunState::Checkpointing);
-        let state = CheckpointState {
-            schema: CHECKPOINT_SCHEMA,
-            run_id: self.run_id.clone(),
-            step: self.step,
-            depth_start_step: self.depth_start_step,
-            cursor: self.sampler.cursor(),
-            hyper: self.hyper.clone(),
-            config: self.config.clone(),
-            summaries: self.summaries.clone(),
-        };
-        let parent = self.run_dir.join("checkpoints");
-        let result = std::fs::create_dir_all(&parent)
-            .map_err(|e| CheckpointError::Write {
-                path: parent.clone(),
-                problem: e.to_string(),
-            })
-            .and_then(|()| {
-                checkpoint::save(
-                    &parent,
-                    &format!("step-{:06}", self.step),
-                    &state,
-                    &self.nets,
-                )
-            });
-        match result {
-            Ok(path) => self.events.emit(Event::Checkpointed {
-                step: self.step,
-                path: path.display().to_string(),
-            }),
-            Err(e) => self.events.emit(Event::Fault(Fault::Io {
-                message: e.to_string(),
-            })),
-        }
-        self.set_state(previous);
     }
 }
 

@@ -46,7 +46,17 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
             )),
         ]));
     }
-    if let Some(info) = dash.info.as_ref().filter(|_| dash.depth_step() > 0) {
+    // The live row, until the current depth's own summary row replaces it at its step limit.
+    let closed = |depth: usize| {
+        dash.summaries
+            .iter()
+            .any(|s| s.depth == depth && s.steps == dash.depth_step())
+    };
+    if let Some(info) = dash
+        .info
+        .as_ref()
+        .filter(|i| dash.depth_step() > 0 && !closed(i.depth))
+    {
         // Running batch error over the last steps at this depth, and the latest test error.
         let start = info.start_step as f64;
         let train = |n: Net| {
