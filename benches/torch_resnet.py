@@ -93,6 +93,18 @@ def sgd(model, lr):
     return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
 
 
+def train_step(nets, opts, x, y):
+    """One SGD step of every net on the same batch; the losses, read back once (as resdash does)."""
+    losses = []
+    for m, o in zip(nets, opts):
+        o.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(m(x), y)
+        loss.backward()
+        o.step()
+        losses.append(loss.detach())
+    return torch.stack(losses).cpu().tolist()
+
+
 def sync(device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -109,15 +121,7 @@ def throughput(args):
     y = torch.randint(0, 10, (args.batch,), device=device)
 
     def step():
-        losses = []
-        for m, o in zip(nets, opts):
-            o.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(m(x), y)
-            loss.backward()
-            o.step()
-            losses.append(loss.detach())
-        # one read-back per step, as resdash does
-        return torch.stack(losses).cpu()
+        return train_step(nets, opts, x, y)
 
     started = time.perf_counter()
     for _ in range(args.warmup):
@@ -194,13 +198,7 @@ def sweep(args):
             idx = order[cursor:cursor + args.batch]
             cursor += args.batch
             x, y = xtr[idx].to(device), ytr[idx].to(device)
-            losses = []
-            for m, o in zip(nets, opts):
-                o.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(m(x), y)
-                loss.backward()
-                o.step()
-                losses.append(loss.item())
+            losses = train_step(nets, opts, x, y)
             if (step + 1) % max(1, args.steps // 10) == 0:
                 print(f"depth {depth} step {step + 1}: loss plain {losses[0]:.4f} "
                       f"residual {losses[1]:.4f}", file=sys.stderr, flush=True)
