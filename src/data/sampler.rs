@@ -49,6 +49,27 @@ impl Sampler {
         self.cursor
     }
 
+    /// What [`Sampler::next_batch`] would return now, without advancing (for prefetching). Copies
+    /// only the batch, except at an epoch boundary where the next epoch's order is drawn.
+    pub fn peek(&self, batch_size: usize) -> Draw {
+        let batch_size = batch_size.min(self.len);
+        if self.cursor.position as usize + batch_size > self.len {
+            let epoch = self.cursor.epoch + 1;
+            let order = Self::order(self.seed, self.len, epoch);
+            return Draw {
+                indices: order[..batch_size].to_vec(),
+                epoch,
+                position: 0,
+            };
+        }
+        let start = self.cursor.position as usize;
+        Draw {
+            indices: self.order[start..start + batch_size].to_vec(),
+            epoch: self.cursor.epoch,
+            position: self.cursor.position,
+        }
+    }
+
     /// The next `batch_size` indices (at most the dataset size).
     pub fn next_batch(&mut self, batch_size: usize) -> Draw {
         let batch_size = batch_size.min(self.len);
@@ -73,6 +94,15 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peek_predicts_the_next_batch_across_epoch_boundaries() {
+        let mut s = Sampler::new(3, 10, Cursor::default());
+        for size in [4, 4, 3, 5, 10, 2, 7] {
+            let peeked = s.peek(size);
+            assert_eq!(peeked, s.next_batch(size));
+        }
+    }
 
     #[test]
     fn epochs_cover_everything_once_and_differ() {

@@ -251,7 +251,7 @@ impl<B: AutodiffBackend> Trainer<B> {
         let key = [self.config.run.seed, draw.epoch, draw.position];
         let batch = self.prefetch.take(&draw.indices, key);
         // Prepare the batch that comes next (unless a command changes it) while this one trains.
-        let next = self.sampler.clone().next_batch(self.hyper.batch_size);
+        let next = self.sampler.peek(self.hyper.batch_size);
         self.prefetch.request(
             next.indices,
             [self.config.run.seed, next.epoch, next.position],
