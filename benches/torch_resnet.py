@@ -23,6 +23,13 @@ Two modes, one JSON line per measurement on stdout:
       python3 benches/torch_resnet.py sweep --data /usr/share/datasets/fashion-mnist \
           --depths 20,56 --steps 300 --batch 64
 
+  replay      load a trace written by `cargo run --release --example trace` (resdash's initial
+              weights, batches, losses and final weights), run the same steps in PyTorch in
+              float32 and float64, and print per-step losses and per-tensor differences: resdash
+              vs float64 next to PyTorch float64 with reversed batches (same maths, other
+              rounding: the noise floor) and PyTorch float32:
+      python3 benches/torch_resnet.py replay --trace /tmp/trace
+
 Threads: pass --threads to match resdash (2 on the build machine) when comparing CPU numbers.
 """
 
@@ -212,6 +219,125 @@ def sweep(args):
         print(json.dumps(row), flush=True)
 
 
+def torch_name(name):
+    """resdash's parameter path (examples/trace.rs) -> this module's state_dict key."""
+    name = name.replace("stem_conv.", "stem.").replace("stem_bn.", "bn.")
+    return name.replace(".gamma", ".weight").replace(".beta", ".bias")
+
+
+def load_weights(model, weights, dtype):
+    state = model.state_dict()
+    for name, t in weights.items():
+        key = torch_name(name)
+        if key not in state:
+            raise SystemExit(f"trace weight {name} ({key}) has no PyTorch counterpart "
+                             "(option-B projections are not in this reference)")
+        value = torch.tensor(t["data"], dtype=dtype).reshape(t["shape"])
+        if key == "fc.weight":
+            value = value.t()  # burn's Linear stores [in, out]
+        state[key] = value
+    model.load_state_dict(state)
+
+
+def rel(a, b):
+    return ((a - b).norm() / max(b.norm().item(), 1e-30)).item()
+
+
+def replay_run(trace, init, dtype, reverse):
+    """PyTorch's run of the trace's steps. `reverse` feeds every batch in reverse order: the same
+    maths (BatchNorm statistics and the mean loss do not depend on the order of a batch), other
+    rounding, so the distance between the two float64 runs is the float64 noise floor."""
+    kinds = ("plain", "residual")
+    batches = trace["batches"]
+    c = batches[0]["shape"][1]
+    nets = []
+    for kind in kinds:
+        m = ResNet(trace["depth"], kind == "residual", c).to(dtype)
+        load_weights(m, init[kind], dtype)
+        nets.append(m)
+    opts = [torch.optim.SGD(m.parameters(), lr=trace["lr"], momentum=trace["momentum"],
+                            weight_decay=trace["weight_decay"]) for m in nets]
+    losses = []
+    for b in batches:
+        x = torch.tensor(b["images"], dtype=dtype).reshape(b["shape"])
+        y = torch.tensor(b["labels"], dtype=torch.long)
+        if reverse:
+            x, y = x.flip(0), y.flip(0)
+        losses.append(train_step(nets, opts, x, y))
+    e = trace["eval"]
+    x = torch.tensor(e["images"], dtype=dtype).reshape(e["shape"])
+    y = torch.tensor(e["labels"], dtype=torch.long)
+    scores = []
+    with torch.no_grad():
+        for m in nets:
+            m.eval()
+            logits = m(x)
+            scores.append((F.cross_entropy(logits, y).item(),
+                           (logits.argmax(1) == y).double().mean().item()))
+    states = [{k: v.double() for k, v in m.state_dict().items()} for m in nets]
+    return states, losses, scores
+
+
+def replay(args):
+    trace_dir = args.trace
+    with open(os.path.join(trace_dir, "trace.json")) as f:
+        trace = json.load(f)
+    with open(os.path.join(trace_dir, "init.json")) as f:
+        init = json.load(f)
+    with open(os.path.join(trace_dir, "final.json")) as f:
+        final = json.load(f)
+    if trace["shortcut"] != "A":
+        raise SystemExit("replay: only option-A shortcuts are in this reference")
+    kinds = ("plain", "residual")
+    ref_states, ref_losses, ref_scores = replay_run(trace, init, torch.float64, False)
+    alt_states, alt_losses, _ = replay_run(trace, init, torch.float64, True)
+    f32_states, f32_losses, f32_scores = replay_run(trace, init, torch.float32, False)
+    ours = trace["losses"]
+    depth, steps = trace["depth"], len(ours)
+    print(f"depth {depth}, {steps} steps, batch {trace['batches'][0]['shape'][0]}, resdash in "
+          f"{trace.get('float', 'f32')}. Loss per step: PyTorch float64 (ref), then the "
+          "difference to it of resdash | PyTorch float64 with each batch reversed (same maths, "
+          "other rounding) | PyTorch float32")
+    worst = {k: [0.0, 0.0, 0.0] for k in kinds}
+    for i in range(steps):
+        cells = []
+        for k, kind in enumerate(kinds):
+            r = ref_losses[i][k]
+            d = [ours[i][k] - r, alt_losses[i][k] - r, f32_losses[i][k] - r]
+            worst[kind] = [max(w, abs(x) / r) for w, x in zip(worst[kind], d)]
+            cells.append(f"{kind} {r:.6f} | {d[0]:+.1e} | {d[1]:+.1e} | {d[2]:+.1e}")
+        print(f"  step {i + 1:>3}: " + "   ".join(cells))
+    print("After the last step: worst tensor's relative L2 difference to the ref (weights and "
+          "BatchNorm running statistics), and eval-mode loss/accuracy on "
+          f"{len(trace['eval']['labels'])} test images")
+    summary = {"depth": depth, "steps": steps}
+    for k, kind in enumerate(kinds):
+        ref = ref_states[k]
+        diffs = {"resdash": [], "f64_reversed": [], "f32": []}
+        for name, t in final[kind].items():
+            key = torch_name(name)
+            ours_t = torch.tensor(t["data"], dtype=torch.float64).reshape(t["shape"])
+            if key == "fc.weight":
+                ours_t = ours_t.t()
+            diffs["resdash"].append((rel(ours_t, ref[key]), name))
+            diffs["f64_reversed"].append((rel(alt_states[k][key], ref[key]), name))
+            diffs["f32"].append((rel(f32_states[k][key], ref[key]), name))
+        w = {key: max(v) for key, v in diffs.items()}
+        print(f"  {kind:>8} weights: resdash {w['resdash'][0]:.1e} ({w['resdash'][1]}) | "
+              f"float64 reversed {w['f64_reversed'][0]:.1e} | float32 {w['f32'][0]:.1e}")
+        ev = trace["eval"]
+        print(f"  {kind:>8} eval: resdash {ev['loss'][k]:.6g}/{ev['accuracy'][k]:.3f} | ref "
+              f"{ref_scores[k][0]:.6g}/{ref_scores[k][1]:.3f} | float32 "
+              f"{f32_scores[k][0]:.6g}/{f32_scores[k][1]:.3f}")
+        summary[kind] = {
+            "loss_rel_diff": {"resdash": worst[kind][0], "f64_reversed": worst[kind][1],
+                              "f32": worst[kind][2]},
+            "weight_rel_diff": {key: v[0] for key, v in w.items()},
+            "eval_loss": {"resdash": ev["loss"][k], "ref": ref_scores[k][0]},
+        }
+    print(json.dumps(summary), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
@@ -232,12 +358,14 @@ def main():
     s.add_argument("--batch", type=int, default=64)
     s.add_argument("--lr", type=float, default=0.1)
     s.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("replay")
+    r.add_argument("--trace", required=True, help="directory written by examples/trace.rs")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
-    throughput(args) if args.mode == "throughput" else sweep(args)
+    {"throughput": throughput, "sweep": sweep, "replay": replay}[args.mode](args)
 
 
 if __name__ == "__main__":
