@@ -28,7 +28,7 @@ Two modes, one JSON line per measurement on stdout:
               float32 and float64, and print per-step losses and per-tensor differences: resdash
               vs float64 next to PyTorch float64 with reversed batches (same maths, other
               rounding: the noise floor) and PyTorch float32:
-      python3 benches/torch_resnet.py replay --trace /tmp/trace
+      python3 benches/torch_resnet.py replay --trace /tmp/trace [--trace /tmp/trace-cuda]
 
 Threads: pass --threads to match resdash (2 on the build machine) when comparing CPU numbers.
 """
@@ -243,7 +243,7 @@ def rel(a, b):
     return ((a - b).norm() / max(b.norm().item(), 1e-30)).item()
 
 
-def replay_run(trace, init, dtype, reverse):
+def replay_run(trace, init, dtype, reverse, device=torch.device("cpu")):
     """PyTorch's run of the trace's steps. `reverse` feeds every batch in reverse order: the same
     maths (BatchNorm statistics and the mean loss do not depend on the order of a batch), other
     rounding, so the distance between the two float64 runs is the float64 noise floor."""
@@ -254,7 +254,7 @@ def replay_run(trace, init, dtype, reverse):
     for kind in kinds:
         m = ResNet(trace["depth"], kind == "residual", c).to(dtype)
         load_weights(m, init[kind], dtype)
-        nets.append(m)
+        nets.append(m.to(device))
     opts = [torch.optim.SGD(m.parameters(), lr=trace["lr"], momentum=trace["momentum"],
                             weight_decay=trace["weight_decay"]) for m in nets]
     losses = []
@@ -263,78 +263,100 @@ def replay_run(trace, init, dtype, reverse):
         y = torch.tensor(b["labels"], dtype=torch.long)
         if reverse:
             x, y = x.flip(0), y.flip(0)
-        losses.append(train_step(nets, opts, x, y))
+        losses.append(train_step(nets, opts, x.to(device), y.to(device)))
     e = trace["eval"]
     x = torch.tensor(e["images"], dtype=dtype).reshape(e["shape"])
     y = torch.tensor(e["labels"], dtype=torch.long)
     scores = []
+    x, y = x.to(device), y.to(device)
     with torch.no_grad():
         for m in nets:
             m.eval()
             logits = m(x)
             scores.append((F.cross_entropy(logits, y).item(),
                            (logits.argmax(1) == y).double().mean().item()))
-    states = [{k: v.double() for k, v in m.state_dict().items()} for m in nets]
+    states = [{k: v.double().cpu() for k, v in m.state_dict().items()} for m in nets]
     return states, losses, scores
 
 
-def replay(args):
-    trace_dir = args.trace
-    with open(os.path.join(trace_dir, "trace.json")) as f:
-        trace = json.load(f)
-    with open(os.path.join(trace_dir, "init.json")) as f:
-        init = json.load(f)
-    with open(os.path.join(trace_dir, "final.json")) as f:
-        final = json.load(f)
-    if trace["shortcut"] != "A":
+def load_trace(trace_dir):
+    parts = {}
+    for part in ("trace", "init", "final"):
+        with open(os.path.join(trace_dir, f"{part}.json")) as f:
+            parts[part] = json.load(f)
+    if parts["trace"]["shortcut"] != "A":
         raise SystemExit("replay: only option-A shortcuts are in this reference")
-    kinds = ("plain", "residual")
-    ref_states, ref_losses, ref_scores = replay_run(trace, init, torch.float64, False)
-    alt_states, alt_losses, _ = replay_run(trace, init, torch.float64, True)
-    f32_states, f32_losses, f32_scores = replay_run(trace, init, torch.float32, False)
-    ours = trace["losses"]
-    depth, steps = trace["depth"], len(ours)
-    print(f"depth {depth}, {steps} steps, batch {trace['batches'][0]['shape'][0]}, resdash in "
-          f"{trace.get('float', 'f32')}. Loss per step: PyTorch float64 (ref), then the "
-          "difference to it of resdash | PyTorch float64 with each batch reversed (same maths, "
-          "other rounding) | PyTorch float32")
-    worst = {k: [0.0, 0.0, 0.0] for k in kinds}
-    for i in range(steps):
-        cells = []
-        for k, kind in enumerate(kinds):
-            r = ref_losses[i][k]
-            d = [ours[i][k] - r, alt_losses[i][k] - r, f32_losses[i][k] - r]
-            worst[kind] = [max(w, abs(x) / r) for w, x in zip(worst[kind], d)]
-            cells.append(f"{kind} {r:.6f} | {d[0]:+.1e} | {d[1]:+.1e} | {d[2]:+.1e}")
-        print(f"  step {i + 1:>3}: " + "   ".join(cells))
-    print("After the last step: worst tensor's relative L2 difference to the ref (weights and "
-          "BatchNorm running statistics), and eval-mode loss/accuracy on "
-          f"{len(trace['eval']['labels'])} test images")
-    summary = {"depth": depth, "steps": steps}
+    return parts
+
+
+def distances(losses, states, kinds, ref_losses, ref_states):
+    """Per net: relative loss difference per step to the ref, and the worst tensor's relative L2
+    difference after the last step (`states`: per net, name -> tensor; resdash or PyTorch)."""
+    out = {}
     for k, kind in enumerate(kinds):
-        ref = ref_states[k]
-        diffs = {"resdash": [], "f64_reversed": [], "f32": []}
+        per_step = [abs(l[k] - r[k]) / abs(r[k]) for l, r in zip(losses, ref_losses)]
+        worst = max((rel(t, ref_states[k][name]), name) for name, t in states[k].items())
+        out[kind] = {"loss_rel_diff": per_step, "weight_rel_diff": worst[0],
+                     "worst_tensor": worst[1]}
+    return out
+
+
+def resdash_states(final, kinds):
+    states = []
+    for kind in kinds:
+        state = {}
         for name, t in final[kind].items():
             key = torch_name(name)
-            ours_t = torch.tensor(t["data"], dtype=torch.float64).reshape(t["shape"])
-            if key == "fc.weight":
-                ours_t = ours_t.t()
-            diffs["resdash"].append((rel(ours_t, ref[key]), name))
-            diffs["f64_reversed"].append((rel(alt_states[k][key], ref[key]), name))
-            diffs["f32"].append((rel(f32_states[k][key], ref[key]), name))
-        w = {key: max(v) for key, v in diffs.items()}
-        print(f"  {kind:>8} weights: resdash {w['resdash'][0]:.1e} ({w['resdash'][1]}) | "
-              f"float64 reversed {w['f64_reversed'][0]:.1e} | float32 {w['f32'][0]:.1e}")
-        ev = trace["eval"]
-        print(f"  {kind:>8} eval: resdash {ev['loss'][k]:.6g}/{ev['accuracy'][k]:.3f} | ref "
-              f"{ref_scores[k][0]:.6g}/{ref_scores[k][1]:.3f} | float32 "
-              f"{f32_scores[k][0]:.6g}/{f32_scores[k][1]:.3f}")
-        summary[kind] = {
-            "loss_rel_diff": {"resdash": worst[kind][0], "f64_reversed": worst[kind][1],
-                              "f32": worst[kind][2]},
-            "weight_rel_diff": {key: v[0] for key, v in w.items()},
-            "eval_loss": {"resdash": ev["loss"][k], "ref": ref_scores[k][0]},
-        }
+            value = torch.tensor(t["data"], dtype=torch.float64).reshape(t["shape"])
+            state[key] = value.t() if key == "fc.weight" else value
+        states.append(state)
+    return states
+
+
+def replay(args):
+    kinds = ("plain", "residual")
+    traces = [load_trace(d) for d in args.trace]
+    first = traces[0]
+    trace, init = first["trace"], first["init"]
+    for other, d in zip(traces[1:], args.trace[1:]):
+        if other["init"] != init or other["trace"]["batches"] != trace["batches"]:
+            raise SystemExit(f"replay: {d} has other initial weights or batches than "
+                             f"{args.trace[0]}: trace them with the same config and seed")
+    ref_states, ref_losses, ref_scores = replay_run(trace, init, torch.float64, False)
+    alt_states, alt_losses, _ = replay_run(trace, init, torch.float64, True)
+    device = torch.device(args.device)
+    f32_states, f32_losses, f32_scores = replay_run(trace, init, torch.float32, False, device)
+    rows = {}
+    for t, d in zip(traces, args.trace):
+        label = f"resdash {t['trace'].get('backend', '?')} {t['trace'].get('float', 'f32')}"
+        if label in rows:
+            label += f" ({d})"
+        rows[label] = (t["trace"]["losses"], resdash_states(t["final"], kinds), t["trace"]["eval"])
+    rows["pytorch f64 reversed batches"] = (alt_losses, alt_states, None)
+    rows[f"pytorch {device.type} f32"] = (f32_losses, f32_states, None)
+    depth, steps = trace["depth"], len(ref_losses)
+    summary = {"depth": depth, "steps": steps,
+               "runs": {label: distances(losses, states, kinds, ref_losses, ref_states)
+                        for label, (losses, states, _) in rows.items()}}
+    print(f"depth {depth}, {steps} steps, batch {trace['batches'][0]['shape'][0]}: relative "
+          "difference to PyTorch float64 (the ref). 'pytorch f64 reversed batches' is the same "
+          "maths with other rounding (the float64 noise floor); 'pytorch <device> f32' shows "
+          "how far float32 rounding alone carries a run.")
+    shown = sorted({0, 1, min(4, steps - 1), steps // 2, steps - 1})
+    shown = [i for i in shown if 0 <= i < steps]
+    header = "  ".join(f"step {i + 1:<4}" for i in shown)
+    for k, kind in enumerate(kinds):
+        print(f"  {kind:<28} {header}  worst tensor after the last step")
+        print(f"  {'loss of the ref':<28} " + "  ".join(f"{ref_losses[i][k]:<9.5f}" for i in shown))
+        for label, run in summary["runs"].items():
+            r = run[kind]
+            cells = "  ".join(f"{r['loss_rel_diff'][i]:<9.1e}" for i in shown)
+            print(f"  {label:<28} {cells}  {r['weight_rel_diff']:.1e} ({r['worst_tensor']})")
+    for k, kind in enumerate(kinds):
+        evals = [f"{label} {ev['loss'][k]:.6g}/{ev['accuracy'][k]:.3f}"
+                 for label, (_, _, ev) in rows.items() if ev is not None]
+        print(f"  {kind} eval-mode loss/accuracy on {len(trace['eval']['labels'])} test images: "
+              f"ref {ref_scores[k][0]:.6g}/{ref_scores[k][1]:.3f}; " + "; ".join(evals))
     print(json.dumps(summary), flush=True)
 
 
@@ -359,7 +381,9 @@ def main():
     s.add_argument("--lr", type=float, default=0.1)
     s.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("replay")
-    r.add_argument("--trace", required=True, help="directory written by examples/trace.rs")
+    r.add_argument("--trace", required=True, action="append",
+                   help="directory written by examples/trace.rs (repeat to compare several "
+                        "traces of the same config and seed, e.g. flex and cuda)")
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -4,7 +4,7 @@
 //! an eval-mode score. `benches/torch_resnet.py replay` runs the same steps in PyTorch and
 //! prints where the two agree and where they part (see `benches/torch-equivalence.sh`).
 //!
-//! `cargo run --release --example trace -- [--f64] [--config F] [--set key=value]... --steps 20 --out DIR`
+//! `cargo run --release --example trace -- [--f64 | --backend B] [--config F] [--set key=value]... --steps 20 --out DIR`
 //!
 //! Uses the trainer's own pieces (data loading, sampler, `NetState`, `forward_backward_all`,
 //! `apply`) with probes off; the trainer adds scheduling and prefetch around them. The backend
@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
+use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
 use resdash::config::Config;
 use resdash::data::Dataset;
 use resdash::data::{Cursor, Sampler};
@@ -34,6 +35,7 @@ struct Args {
     steps: usize,
     out: PathBuf,
     f64: bool,
+    backend: BackendKind,
 }
 
 fn parse() -> Result<Args, String> {
@@ -43,6 +45,7 @@ fn parse() -> Result<Args, String> {
         steps: 20,
         out: PathBuf::new(),
         f64: false,
+        backend: BackendKind::Flex,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,12 +61,16 @@ fn parse() -> Result<Args, String> {
                 args.steps = value.parse().map_err(|e| format!("--steps {value}: {e}"))?;
             }
             "--out" => args.out = value.into(),
+            "--backend" => args.backend = BackendKind::parse(&value)?,
             _ => {
                 return Err(format!(
-                    "unknown flag {flag} (--config, --set, --steps, --out, --f64)"
+                    "unknown flag {flag} (--config, --set, --steps, --out, --backend, --f64)"
                 ));
             }
         }
+    }
+    if args.f64 && args.backend != BackendKind::Flex {
+        return Err("--f64 runs on ndarray in float64; leave out --backend".into());
     }
     if args.out.as_os_str().is_empty() {
         return Err("--out DIR is required (the directory to write the trace to)".into());
@@ -122,18 +129,46 @@ fn main() {
         eprintln!("trace: {e}");
         std::process::exit(2);
     });
+    if let Err(e) = preflight(args.backend) {
+        eprintln!("trace: {e}");
+        std::process::exit(2);
+    }
     std::fs::create_dir_all(&args.out).unwrap();
+    let job = Trace {
+        args: &args,
+        config: &config,
+        data: &data,
+    };
     if args.f64 {
         // ndarray in float64: slow, but rounding no longer hides a difference in the maths.
         type B = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
-        trace::<B>(&args, &config, &data);
+        job.run::<B>(Default::default(), "ndarray-f64");
     } else {
-        trace::<resdash::backend::FlexAd>(&args, &config, &data);
+        dispatch(args.backend, job);
     }
 }
 
-fn trace<B: AutodiffBackend>(args: &Args, config: &Config, data: &Dataset) {
-    let device = Default::default();
+struct Trace<'a> {
+    args: &'a Args,
+    config: &'a Config,
+    data: &'a Dataset,
+}
+
+impl BackendJob for Trace<'_> {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
+        trace::<B>(self.args, self.config, self.data, &device, backend);
+    }
+}
+
+fn trace<B: AutodiffBackend>(
+    args: &Args,
+    config: &Config,
+    data: &Dataset,
+    device: &B::Device,
+    backend: &str,
+) {
     let m = &config.model;
     let o = &config.optim;
     let mut nets: Vec<NetState<B>> = [false, true]
@@ -146,7 +181,7 @@ fn trace<B: AutodiffBackend>(args: &Args, config: &Config, data: &Dataset) {
             classes: data.classes,
         })
         .iter()
-        .map(|c| NetState::new(c, config.run.seed, o.momentum, o.weight_decay, &device))
+        .map(|c| NetState::new(c, config.run.seed, o.momentum, o.weight_decay, device))
         .collect();
     let init: Vec<Value> = nets.iter().map(|n| weights(&n.model)).collect();
     write(
@@ -162,7 +197,7 @@ fn trace<B: AutodiffBackend>(args: &Args, config: &Config, data: &Dataset) {
         let batch = data.batch(&data.train, &draw.indices, None);
         batches
             .push(json!({ "shape": batch.shape, "images": batch.images, "labels": batch.labels }));
-        let (images, labels) = batch_tensors::<B>(batch, &device);
+        let (images, labels) = batch_tensors::<B>(batch, device);
         let passes = forward_backward_all(&nets, &images, &labels, false);
         let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
         losses.push([stats[0], stats[2]]);
@@ -179,8 +214,8 @@ fn trace<B: AutodiffBackend>(args: &Args, config: &Config, data: &Dataset) {
             .collect();
     }
     let models: Vec<_> = nets.iter().map(NetState::eval_model).collect();
-    let eval_limit = 500;
-    let scores = evaluate(&models, data, &data.test, eval_limit, &device);
+    let eval_limit = data.test.len().min(500);
+    let scores = evaluate(&models, data, &data.test, eval_limit, device);
     let test = data.batch(
         &data.test,
         &(0..eval_limit as u32).collect::<Vec<_>>(),
@@ -195,6 +230,7 @@ fn trace<B: AutodiffBackend>(args: &Args, config: &Config, data: &Dataset) {
             "weight_decay": o.weight_decay,
             "shortcut": format!("{:?}", m.shortcut),
             "float": if args.f64 { "f64" } else { "f32" },
+            "backend": backend,
             "batches": batches,
             "losses": losses,
             "eval": {
