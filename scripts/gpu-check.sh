@@ -118,11 +118,13 @@ for depth in (20, 56, 110):
         print(f"   {depth:>5} {nets:<9} {ours or '-':>8} {theirs or '-':>8}  {ratio:>15}")
 
 fm = events("fmnist")
-evals = [e for e in fm if e["event"] == "eval"]
-if evals:
-    acc = [s["accuracy"] for s in evals[-1]["scores"]]
-    print(f"3. Fashion-MNIST on cuda, depth 20, {evals[-1]['step']} steps of 128: test accuracy "
-          f"plain {100 * acc[0]:.1f}%, residual {100 * acc[1]:.1f}%, wall {fmnist_wall} s")
+summary = [e for e in fm if e["event"] == "depth_summary"]
+if summary:  # the end of the epoch: test error on the whole test split
+    err = summary[-1]["test_error"]
+    print(f"3. Fashion-MNIST on cuda, depth 20, {summary[-1]['steps']} steps of 128: test accuracy "
+          f"plain {100 - err[0]:.1f}%, residual {100 - err[1]:.1f}%, wall {fmnist_wall} s "
+          "(flex on a 2-core CPU, first 2,000 test images: plain 85.7%, residual 81.4%, ~16 min; "
+          f"{'PASS' if min(err) <= 20 else 'FAIL'}: at least one net >= 80%)")
 else:
-    print(f"3. Fashion-MNIST on cuda: no evaluation finished (wall {fmnist_wall} s; see gpu-check.log)")
+    print(f"3. Fashion-MNIST on cuda: the run did not finish (wall {fmnist_wall} s; see gpu-check.log)")
 PY
