@@ -139,26 +139,29 @@ pub fn run_preflight(
          directory is on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64) and \
          CUDA_PATH=/usr/local/cuda is set; or run on the CPU with --backend flex";
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
+    set_preflight_panics(Some(Vec::new()));
+    let spawned = std::thread::Builder::new()
         .name(PREFLIGHT_THREAD.into())
         .spawn(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(compute));
-            let _ = tx.send(result.map_err(|p| {
-                p.downcast_ref::<&str>()
-                    .map(ToString::to_string)
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown error".into())
-            }));
-        })
-        .map_err(|e| format!("cannot start the {name} preflight thread: {e}"))?;
-    match rx.recv_timeout(timeout) {
+            let _ = tx.send(result.map_err(|p| panic_message(p.as_ref())));
+        });
+    if let Err(e) = spawned {
+        set_preflight_panics(None);
+        return Err(format!("cannot start the {name} preflight thread: {e}"));
+    }
+    let outcome = rx.recv_timeout(timeout);
+    // The first panic anywhere during the preflight is the cause: the backend's device thread
+    // panics (e.g. no libcuda), and the preflight thread only sees its channel close.
+    let first_panic = set_preflight_panics(None).and_then(|seen| seen.into_iter().next());
+    match outcome {
         Ok(Ok(sum)) if (sum - 4.0).abs() < 1e-3 => Ok(()),
         Ok(Ok(sum)) => Err(format!(
             "backend {name}: the device computed 1+1+1+1 = {sum}; it is not usable"
         )),
         Ok(Err(message)) => Err(format!(
             "backend {name}: the device could not be initialised: {}\n{advice}",
-            message.trim()
+            shorten(first_panic.as_deref().unwrap_or(&message))
         )),
         Err(_) => Err(format!(
             "backend {name}: the device did not finish a first tiny computation within {} s \
@@ -168,12 +171,47 @@ pub fn run_preflight(
     }
 }
 
-/// Wraps the current panic hook so that panics on the preflight thread stay silent: they come
-/// back as a [`preflight`] error with advice instead.
+/// Panic messages seen while a preflight runs (`Some` only then), on any thread.
+static PREFLIGHT_PANICS: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
+
+/// Replaces the preflight panic record, returning the previous one.
+fn set_preflight_panics(value: Option<Vec<String>>) -> Option<Vec<String>> {
+    let mut guard = PREFLIGHT_PANICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::mem::replace(&mut *guard, value)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown error".into())
+}
+
+/// The first line of a panic message, at most 200 characters (cudarc lists 34 library names).
+fn shorten(message: &str) -> String {
+    let line = message.trim().lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    }
+}
+
+/// Wraps the current panic hook so that panics during a preflight stay silent, on the preflight
+/// thread and on any thread the backend starts (burn-cuda initialises the device on its own
+/// thread): they come back as a [`preflight`] error with advice instead.
 pub fn quiet_preflight_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() != Some(PREFLIGHT_THREAD) {
+        let mut guard = PREFLIGHT_PANICS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(seen) = guard.as_mut() {
+            seen.push(panic_message(info.payload()));
+        } else if std::thread::current().name() != Some(PREFLIGHT_THREAD) {
+            drop(guard);
             previous(info);
         }
     }));
@@ -184,8 +222,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    /// The preflight record is process-wide: these tests take turns.
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn a_device_that_panics_or_hangs_is_an_error_with_advice() {
+        let _turn = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         quiet_preflight_panics();
         let e = run_preflight(
             BackendKind::Cuda,
@@ -212,5 +256,39 @@ mod tests {
         );
         assert!(run_preflight(BackendKind::Cuda, || 4.0, Duration::from_secs(10)).is_ok());
         assert!(preflight(BackendKind::Flex).is_ok());
+    }
+
+    #[test]
+    fn the_cause_is_the_first_panic_on_any_thread_during_the_preflight() {
+        // burn-cuda initialises the device on its own thread: without libcuda that thread
+        // panics with the cause, and the caller only sees a closed channel.
+        let _turn = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        quiet_preflight_panics();
+        let e = run_preflight(
+            BackendKind::Cuda,
+            || {
+                let device = std::thread::Builder::new()
+                    .name("DSD-0-0".into())
+                    .spawn(|| -> f32 {
+                        panic!(
+                            "Unable to dynamically load the \"cuda\" shared library - searched \
+                             for library names: {}",
+                            "[\"libcuda.so\"], ".repeat(40)
+                        )
+                    })
+                    .unwrap();
+                device.join().map_err(|_| "RecvError").unwrap()
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(e.contains("Unable to dynamically load"), "{e}");
+        assert!(!e.contains("RecvError"), "{e}");
+        let first_line = e.lines().next().unwrap_or_default();
+        assert!(first_line.chars().count() < 320, "{first_line}");
+        // Outside a preflight, the record is off again.
+        assert!(set_preflight_panics(None).is_none());
     }
 }
