@@ -13,13 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
 steps=${2:-5}
-if [[ -z ${TORCH_PYTHON:-} ]]; then
-    if ! .venv-torch/bin/python -c "import torch" 2>/dev/null; then
-        python3 -m venv .venv-torch
-        .venv-torch/bin/pip install --quiet torch numpy
-    fi
-    TORCH_PYTHON=.venv-torch/bin/python
-fi
+source benches/torch-python.sh   # sets TORCH_PYTHON
 cargo build --release --quiet --bench throughput
 bench=$(ls -t target/release/deps/throughput-* | grep -v '\.d$' | head -1)
 

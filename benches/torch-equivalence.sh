@@ -20,13 +20,7 @@ steps=${2:-5}
 shift $(( $# < 2 ? $# : 2 ))
 sets=(--set "model.depth=$depth")
 for kv in "$@"; do sets+=(--set "$kv"); done
-if [[ -z ${TORCH_PYTHON:-} ]]; then
-    if ! .venv-torch/bin/python -c "import torch" 2>/dev/null; then
-        python3 -m venv .venv-torch
-        .venv-torch/bin/pip install --quiet torch numpy
-    fi
-    TORCH_PYTHON=.venv-torch/bin/python
-fi
+source benches/torch-python.sh   # sets TORCH_PYTHON
 cargo build --release --quiet --example trace
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT

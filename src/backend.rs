@@ -182,12 +182,13 @@ fn set_preflight_panics(value: Option<Vec<String>>) -> Option<Vec<String>> {
     std::mem::replace(&mut *guard, value)
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+/// The text of a panic payload (`panic!` makes a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(ToString::to_string)
         .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown error".into())
+        .unwrap_or_else(|| "unknown panic".into())
 }
 
 /// The first line of a panic message, at most 200 characters (cudarc lists 34 library names).

@@ -10,7 +10,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::events::Events;
 use super::trainer::{Trainer, TrainerSetup};
-use crate::backend::{BackendJob, BackendKind, dispatch};
+use crate::backend::{BackendJob, BackendKind, dispatch, panic_message};
 use crate::protocol::{Command, Event, Fault};
 
 /// The two ends the caller keeps, and the thread.
@@ -72,12 +72,4 @@ pub fn spawn(setup: TrainerSetup) -> Result<TrainerHandle, String> {
         events: event_rx,
         thread,
     })
-}
-
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(ToString::to_string)
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into())
 }
