@@ -174,12 +174,16 @@ pub fn run_preflight(
 /// Panic messages seen while a preflight runs (`Some` only then), on any thread.
 static PREFLIGHT_PANICS: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
 
+/// The preflight panic record, locked (a panic elsewhere never makes it unusable).
+fn preflight_panics() -> std::sync::MutexGuard<'static, Option<Vec<String>>> {
+    PREFLIGHT_PANICS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Replaces the preflight panic record, returning the previous one.
 fn set_preflight_panics(value: Option<Vec<String>>) -> Option<Vec<String>> {
-    let mut guard = PREFLIGHT_PANICS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    std::mem::replace(&mut *guard, value)
+    std::mem::replace(&mut *preflight_panics(), value)
 }
 
 /// The text of a panic payload (`panic!` makes a `&str` or a `String`).
@@ -206,9 +210,7 @@ fn shorten(message: &str) -> String {
 pub fn quiet_preflight_panics() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let mut guard = PREFLIGHT_PANICS
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = preflight_panics();
         if let Some(seen) = guard.as_mut() {
             seen.push(panic_message(info.payload()));
         } else if std::thread::current().name() != Some(PREFLIGHT_THREAD) {
@@ -223,15 +225,20 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// The preflight record is process-wide: these tests take turns.
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    #[test]
-    fn a_device_that_panics_or_hangs_is_an_error_with_advice() {
-        let _turn = SERIAL
+    /// The preflight record and the panic hook are process-wide: these tests take turns, each
+    /// with the quiet hook installed.
+    fn quiet_turn() -> std::sync::MutexGuard<'static, ()> {
+        static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let turn = SERIAL
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         quiet_preflight_panics();
+        turn
+    }
+
+    #[test]
+    fn a_device_that_panics_or_hangs_is_an_error_with_advice() {
+        let _turn = quiet_turn();
         let e = run_preflight(
             BackendKind::Cuda,
             || panic!("Unable to dynamically load the \"cuda\" shared library"),
@@ -263,10 +270,7 @@ mod tests {
     fn the_cause_is_the_first_panic_on_any_thread_during_the_preflight() {
         // burn-cuda initialises the device on its own thread: without libcuda that thread
         // panics with the cause, and the caller only sees a closed channel.
-        let _turn = SERIAL
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        quiet_preflight_panics();
+        let _turn = quiet_turn();
         let e = run_preflight(
             BackendKind::Cuda,
             || {
