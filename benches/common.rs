@@ -15,6 +15,36 @@ use resdash::train::nets::{NetState, forward_backward_all, read_back};
 pub enum Nets {
     Pair,
     ResidualOnly,
+    PlainOnly,
+}
+
+#[allow(dead_code)] // each bench binary uses a subset
+impl Nets {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name {
+            "pair" => Ok(Nets::Pair),
+            "residual" => Ok(Nets::ResidualOnly),
+            "plain" => Ok(Nets::PlainOnly),
+            other => Err(format!("--nets {other}: expected pair, residual or plain")),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Nets::Pair => "pair",
+            Nets::ResidualOnly => "residual",
+            Nets::PlainOnly => "plain",
+        }
+    }
+
+    /// `residual` of each net that takes part.
+    fn kinds(self) -> &'static [bool] {
+        match self {
+            Nets::Pair => &[false, true],
+            Nets::ResidualOnly => &[true],
+            Nets::PlainOnly => &[false],
+        }
+    }
 }
 
 pub struct Bench<B: AutodiffBackend> {
@@ -41,12 +71,8 @@ impl<B: AutodiffBackend> Bench<B> {
             in_channels: channels,
             classes: 10,
         };
-        let kinds: &[bool] = if nets == Nets::Pair {
-            &[false, true]
-        } else {
-            &[true]
-        };
-        let nets = kinds
+        let nets = nets
+            .kinds()
             .iter()
             .map(|&r| NetState::new(&config(r), 0, 0.9, 1e-4, device))
             .collect();

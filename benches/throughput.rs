@@ -1,7 +1,10 @@
 //! Throughput harness for A/B comparisons in one run (see `benches/probe-overhead.sh` for the pattern): times `--steps`
-//! train steps after `--warmup` and prints one JSON line with the median step time and img/s.
+//! train steps after `--warmup` and prints one JSON line per configuration with the median step
+//! time, img/s and the warm-up time (the first configuration's includes kernel compilation and
+//! autotuning on a GPU backend; later ones reuse those kernels: one process, one warm-up).
 //!
 //! `cargo bench --bench throughput -- --backend flex --depth 20 --batch 128 --nets pair`
+//! `--depth 20,56,110 --nets pair,residual,plain` runs every combination, depth-major.
 //! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
 
 #![allow(clippy::unwrap_used)]
@@ -16,11 +19,11 @@ use resdash::backend::{BackendJob, BackendKind, dispatch};
 
 struct Args {
     backend: String,
-    depth: usize,
+    depths: Vec<usize>,
     batch: usize,
     steps: usize,
     warmup: usize,
-    nets: Nets,
+    nets: Vec<Nets>,
     channels: usize,
     size: usize,
 }
@@ -28,11 +31,11 @@ struct Args {
 fn parse() -> Result<Args, String> {
     let mut args = Args {
         backend: "flex".into(),
-        depth: 20,
+        depths: vec![20],
         batch: 128,
         steps: 5,
         warmup: 1,
-        nets: Nets::Pair,
+        nets: vec![Nets::Pair],
         channels: 3,
         size: 32,
     };
@@ -49,23 +52,26 @@ fn parse() -> Result<Args, String> {
         };
         match flag.as_str() {
             "--backend" => args.backend.clone_from(&value),
-            "--depth" => args.depth = number()?,
+            "--depth" => {
+                args.depths = list(&value, |d| {
+                    d.parse::<usize>().map_err(|e| format!("--depth {d}: {e}"))
+                })?;
+            }
             "--batch" => args.batch = number()?,
             "--steps" => args.steps = number()?.max(1),
             "--warmup" => args.warmup = number()?,
             "--channels" => args.channels = number()?,
             "--size" => args.size = number()?,
-            "--nets" => {
-                args.nets = match value.as_str() {
-                    "pair" => Nets::Pair,
-                    "residual" => Nets::ResidualOnly,
-                    other => return Err(format!("--nets {other}: expected pair or residual")),
-                }
-            }
+            "--nets" => args.nets = list(&value, Nets::parse)?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
     Ok(args)
+}
+
+/// A comma-separated list, each item parsed by `item`.
+fn list<T>(value: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    value.split(',').map(|v| item(v.trim())).collect()
 }
 
 struct Job(Args);
@@ -75,44 +81,47 @@ impl BackendJob for Job {
 
     fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
         let a = self.0;
-        let started = Instant::now();
-        let mut bench = Bench::<B>::new(
-            a.depth,
-            a.batch,
-            [a.channels, a.size, a.size],
-            a.nets,
-            &device,
-        );
-        for _ in 0..a.warmup {
-            bench.step();
+        for &depth in &a.depths {
+            for &nets in &a.nets {
+                measure::<B>(&a, depth, nets, &device, backend);
+            }
         }
-        let warm_s = started.elapsed().as_secs_f64();
-        let mut times: Vec<f64> = (0..a.steps)
-            .map(|_| {
-                let t = Instant::now();
-                bench.step();
-                t.elapsed().as_secs_f64()
-            })
-            .collect();
-        times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
-        let nets = if a.nets == Nets::Pair {
-            "pair"
-        } else {
-            "residual"
-        };
-        println!(
-            "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{nets}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
-            a.depth,
-            a.batch,
-            a.channels,
-            a.size,
-            a.size,
-            median * 1e3,
-            a.batch as f64 / median,
-            warm_s
-        );
     }
+}
+
+fn measure<B: AutodiffBackend>(
+    a: &Args,
+    depth: usize,
+    nets: Nets,
+    device: &B::Device,
+    backend: &str,
+) {
+    let started = Instant::now();
+    let mut bench = Bench::<B>::new(depth, a.batch, [a.channels, a.size, a.size], nets, device);
+    for _ in 0..a.warmup {
+        bench.step();
+    }
+    let warm_s = started.elapsed().as_secs_f64();
+    let mut times: Vec<f64> = (0..a.steps)
+        .map(|_| {
+            let t = Instant::now();
+            bench.step();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    println!(
+        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
+        a.batch,
+        a.channels,
+        a.size,
+        a.size,
+        nets.name(),
+        median * 1e3,
+        a.batch as f64 / median,
+        warm_s
+    );
 }
 
 fn main() {

@@ -11,8 +11,9 @@ coupled weight decay 1e-4, exactly torch.optim.SGD.
 
 Two modes, one JSON line per measurement on stdout:
 
-  throughput  img/s of one train step of the pair (or the residual net alone) on a random batch:
-      python3 benches/torch_resnet.py throughput --device cuda --depth 20 --batch 128
+  throughput  img/s of one train step of the pair (or one net alone) on a random batch; lists
+              run every combination in one process:
+      python3 benches/torch_resnet.py throughput --device cuda --depth 20,56 --nets pair,residual
       -> {"impl":"pytorch","device":"cuda","depth":20,"batch":128,"input":"3x32x32","nets":"pair",
           "median_step_ms":..,"img_per_s":..}
       (the same fields as `cargo bench --bench throughput`, so the two can be joined)
@@ -118,11 +119,19 @@ def sync(device):
 
 
 def throughput(args):
+    """Every --depth x --nets combination in one process (one CUDA context, cudnn autotune per
+    shape), one JSON line each."""
+    for depth in (int(d) for d in args.depth.split(",")):
+        for nets in args.nets.split(","):
+            measure(args, depth, nets)
+
+
+def measure(args, depth, which):
     device = torch.device(args.device)
     torch.manual_seed(1)
     c, s = args.channels, args.size
-    kinds = [False, True] if args.nets == "pair" else [True]
-    nets = [ResNet(args.depth, r, c).to(device) for r in kinds]
+    kinds = {"pair": [False, True], "residual": [True], "plain": [False]}[which]
+    nets = [ResNet(depth, r, c).to(device) for r in kinds]
     opts = [sgd(m, 0.1) for m in nets]
     x = torch.randn(args.batch, c, s, s, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
@@ -143,8 +152,8 @@ def throughput(args):
         times.append(time.perf_counter() - t)
     median = statistics.median(times)
     print(json.dumps({
-        "impl": "pytorch", "device": args.device, "depth": args.depth, "batch": args.batch,
-        "input": f"{c}x{s}x{s}", "nets": args.nets,
+        "impl": "pytorch", "device": args.device, "depth": depth, "batch": args.batch,
+        "input": f"{c}x{s}x{s}", "nets": which,
         "median_step_ms": round(median * 1e3, 2), "img_per_s": round(args.batch / median, 1),
         "warmup_s": round(warm, 1),
     }), flush=True)
@@ -360,17 +369,24 @@ def replay(args):
     print(json.dumps(summary), flush=True)
 
 
+def nets_list(value):
+    if any(n not in ("pair", "residual", "plain") for n in value.split(",")):
+        raise argparse.ArgumentTypeError(f"{value}: expected pair, residual or plain (or a list)")
+    return value
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: default)")
     p.add_argument("--device", default="cpu")
     sub = p.add_subparsers(dest="mode", required=True)
     t = sub.add_parser("throughput")
-    t.add_argument("--depth", type=int, default=20)
+    t.add_argument("--depth", default="20", help="a depth or a list: 20,56,110")
     t.add_argument("--batch", type=int, default=128)
     t.add_argument("--channels", type=int, default=3)
     t.add_argument("--size", type=int, default=32)
-    t.add_argument("--nets", choices=["pair", "residual"], default="pair")
+    t.add_argument("--nets", default="pair", type=nets_list,
+                   help="pair, residual or plain, or a list: pair,residual")
     t.add_argument("--steps", type=int, default=20)
     t.add_argument("--warmup", type=int, default=5)
     s = sub.add_parser("sweep")

@@ -7,7 +7,9 @@
 //! `cargo run --release --example trace -- [--f64 | --backend B] [--config F] [--set key=value]... --steps 20 --out DIR`
 //!
 //! Uses the trainer's own pieces (data loading, sampler, `NetState`, `forward_backward_all`,
-//! `apply`) with probes off; the trainer adds scheduling and prefetch around them. The backend
+//! `apply`, the probe step); the trainer adds scheduling and prefetch around them. The first
+//! step is a probe step (the probes add zeros: the same maths), and its gradient-flow reports are
+//! written too, so two traces from the same seed compare the probe on identical weights. The backend
 //! is flex (float32, what users train on) or, with `--f64`, ndarray in float64: float32 runs of
 //! two implementations part within a few steps through rounding alone (a ReLU input near zero
 //! flips sign), float64 runs of the same maths agree to ~1e-10.
@@ -26,6 +28,7 @@ use resdash::data::{Cursor, Dataset, Sampler};
 use resdash::model::{ResNet, ResNetConfig};
 use resdash::train::eval::{batch_tensors, evaluate};
 use resdash::train::nets::{NetState, forward_backward_all, read_back};
+use resdash::train::probe;
 use serde_json::{Value, json};
 
 struct Args {
@@ -191,14 +194,16 @@ fn trace<B: AutodiffBackend>(
     let mut sampler = Sampler::new(config.run.seed, data.train.len(), Cursor::default());
     let mut batches = Vec::new();
     let mut losses = Vec::new();
+    let mut probes = Vec::new();
     for step in 0..args.steps {
         let draw = sampler.next_batch(config.run.batch_size);
         let batch = data.batch(&data.train, &draw.indices, None);
         batches
             .push(json!({ "shape": batch.shape, "images": batch.images, "labels": batch.labels }));
         let (images, labels) = batch_tensors::<B>(batch, device);
-        let passes = forward_backward_all(&nets, &images, &labels, false);
+        let mut passes = forward_backward_all(&nets, &images, &labels, step == 0);
         let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
+        let pending = probe::collect_all(&nets, &mut passes);
         losses.push([stats[0], stats[2]]);
         eprintln!(
             "step {:>3}: loss plain {:.6} residual {:.6}",
@@ -211,6 +216,7 @@ fn trace<B: AutodiffBackend>(
             .zip(passes)
             .map(|(net, pass)| net.apply(o.lr, pass.grads))
             .collect();
+        probes.extend(probe::reports(pending, &nets, step as u64 + 1));
     }
     let models: Vec<_> = nets.iter().map(NetState::eval_model).collect();
     let eval_limit = data.test.len().min(500);
@@ -232,6 +238,7 @@ fn trace<B: AutodiffBackend>(
             "backend": backend,
             "batches": batches,
             "losses": losses,
+            "probe": probes,
             "eval": {
                 "images": test.images, "labels": test.labels, "shape": test.shape,
                 "loss": [scores[0].loss, scores[1].loss],

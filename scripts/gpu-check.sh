@@ -1,90 +1,204 @@
 #!/usr/bin/env bash
 # The CUDA check, for a machine with an NVIDIA GPU, the CUDA 13 toolkit and Python + PyTorch, but
-# no Rust and no internet. Build here, carry the binaries:
+# no Rust and no internet. Here, build and pack what it needs into .bin/ (the cuda binaries in one
+# xz archive and the Fashion-MNIST files: ~50 MiB, under the device tool's 64 MiB carry limit):
 #
-#   cargo build --release --features cuda --bin resdash --bench throughput --example trace
-#   mkdir -p .bin && cp target/release/resdash target/release/examples/trace .bin/ \
-#     && cp "$(ls -t target/release/deps/throughput-* | grep -v '\.d$' | head -1)" .bin/throughput
-#   # on the GPU machine, from the repository root (with /usr/share/datasets/fashion-mnist or
-#   # FMNIST_DIR pointing at the four IDX files):
+#   scripts/gpu-pack.sh
+#   # then on the GPU machine, from the repository root, with .bin carried along:
 #   scripts/gpu-check.sh              # writes its full log under $OUT (default ./gpu-check-out)
 #
-# Prints one table last: (1) correctness: the same seeded 20-step run (identical initial weights
-# and batches) traced on flex and on cuda and replayed in PyTorch float64 (the ref) and float32 on
-# the GPU: cuda's losses must stay within the spread that float32 rounding alone produces, and the
-# gradient-flow probe of the first step (identical weights) must agree between flex and cuda; (2) img/s of resdash and PyTorch eager (benches/torch_resnet.py,
-# the identical model and step) for ResNet-20/56/110 at batch 128, pair and residual alone, with
-# the ratio; (3) a headless Fashion-MNIST run on cuda: test accuracy and wall time. Budget: under
-# 6 minutes including warm-up.
+# BIN may instead name a folder holding the three binaries unpacked; FMNIST_DIR the IDX files
+# (default .bin/fashion-mnist, else /usr/share/datasets/fashion-mnist).
+#
+# Prints one table last, within BUDGET_S seconds (default 330) whatever happens: every command
+# gets the smaller of its own limit and the time left, and a command that would start with less
+# than 15 s left is skipped and reported as such.
+#   0. warm-up: the first steps of each cuda process, with the kernels it compiled (NVRTC) and the
+#      autotune results it logged (cubecl's own logs, every 5 s), so a slow first step shows as
+#      compiling or as stuck. If the residual net makes no first step within its limit (the stall
+#      met once in an earlier probe), it is tried again with autotuning at its minimum, and the
+#      cuda runs that train it are skipped instead of timing out one after another;
+#   1. correctness: the same seeded 20-step run (identical initial weights and batches) traced on
+#      flex and on cuda and replayed in PyTorch float64 (the ref) and float32 on the GPU: cuda's
+#      losses must stay within the spread that float32 rounding alone produces; the gradient-flow
+#      probe of the first step (identical weights) must agree between flex and cuda;
+#   2. img/s of resdash and PyTorch eager (benches/torch_resnet.py, the identical model and step)
+#      for ResNet-20/56/110 at batch 128 (pair, residual alone, plain alone), with the ratio; one
+#      process each, so kernels are compiled once;
+#   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+REPO=$PWD
 OUT=${OUT:-$PWD/gpu-check-out}
 BIN=${BIN:-.bin}
-FMNIST_DIR=${FMNIST_DIR:-/usr/share/datasets/fashion-mnist}
+FMNIST_DIR=${FMNIST_DIR:-.bin/fashion-mnist}
+[[ -d $FMNIST_DIR ]] || FMNIST_DIR=/usr/share/datasets/fashion-mnist
 PY=${PY:-python3}
+BUDGET_S=${BUDGET_S:-330}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+labels=(speed-cuda warmup-minimal trace-flex trace-cuda replay speed-pytorch fmnist)
+for label in "${labels[@]}"; do rm -rf "${OUT:?}/$label"; done # no stale result from a rerun
+if [[ -f $BIN/resdash-cuda.tar.xz ]]; then
+    # Unpacked outside $OUT: what is under $OUT is fetched back.
+    unpacked=$(mktemp -d)
+    tar -C "$unpacked" -xJf "$BIN/resdash-cuda.tar.xz" ||
+        python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' \
+            "$BIN/resdash-cuda.tar.xz" "$unpacked" ||
+        { echo "gpu-check: cannot unpack $BIN/resdash-cuda.tar.xz" >&2; exit 2; }
+    BIN=$unpacked
+fi
+for name in resdash trace throughput; do
+    [[ -x $BIN/$name ]] || { echo "gpu-check: no $BIN/$name: run scripts/gpu-pack.sh here first" >&2; exit 2; }
+done
+BIN=$(cd "$BIN" && pwd)
+[[ -d $FMNIST_DIR ]] && FMNIST_DIR=$(cd "$FMNIST_DIR" && pwd)
 export CUDA_PATH=${CUDA_PATH:-/usr/local/cuda}
 export LD_LIBRARY_PATH=$CUDA_PATH/lib64:$CUDA_PATH/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}
 log=$OUT/gpu-check.log
 : >"$log"
+: >"$OUT/runs.tsv"
 say() { echo "$*" | tee -a "$log" >&2; }
-run() { # timeout seconds, command...: logs stdout+stderr, never aborts the script
-    local t=$1
-    shift
-    say "\$ $*"
-    timeout "$t" "$@" >>"$log" 2>&1
+started=$SECONDS
+
+# run LABEL CAP COMMAND...: runs COMMAND in $OUT/LABEL (its working directory, with a cubecl.toml
+# that sends cubecl's compilation and autotune logs there) for at most CAP seconds and never past
+# the budget; stdout to $OUT/LABEL/stdout (and the log), stderr to the log. Never aborts the
+# script; records "label seconds exit" in runs.tsv (exit 125: skipped, 124: timed out).
+run() {
+    local label=$1 cap=$2
+    shift 2
+    local dir=$OUT/$label t=$((BUDGET_S - (SECONDS - started)))
+    mkdir -p "$dir"
+    ((t > cap)) && t=$cap
+    if ((t < 15)); then
+        say "skipped, the time budget is spent: $*"
+        printf '%s\t0\t125\n' "$label" >>"$OUT/runs.tsv"
+        return 125
+    fi
+    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n' >"$dir/cubecl.toml"
+    say "\$ $* (limit ${t} s)"
+    local begin=$SECONDS
+    (
+        # Every 5 s: seconds, kernels compiled, autotune lines so far.
+        while sleep 5; do
+            printf '%s\t%s\t%s\n' $((SECONDS - begin)) "$(cat "$dir/compile.log" 2>/dev/null | wc -l)" \
+                "$(cat "$dir/autotune.log" 2>/dev/null | wc -l)"
+        done >"$dir/progress.tsv"
+    ) &
+    local poller=$!
+    (cd "$dir" && timeout -k 5 "$t" "$@") >"$dir/stdout" 2>>"$log"
     local rc=$?
-    ((rc == 0)) || say "  -> exit $rc"
+    kill "$poller" 2>/dev/null
+    wait "$poller" 2>/dev/null
+    cat "$dir/stdout" >>"$log"
+    printf '%s\t%s\t%s\n' "$label" $((SECONDS - begin)) "$rc" >>"$OUT/runs.tsv"
+    ((rc == 0)) || say "  -> exit $rc after $((SECONDS - begin)) s"
     return $rc
 }
 nvidia-smi >>"$log" 2>&1 || say "nvidia-smi failed"
+gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
 
-# 1. Correctness. (a) Trace 20 steps of depth 20 on flex and on cuda (same seed: the same
-# initial weights and batches), replay them in PyTorch: float64 (the ref) and float32 on the GPU.
+# 0 + 2a. resdash speed on cuda, every configuration in one process. Plain first: its warm-up
+# compiles the kernels both nets share; residual's adds the shortcut's.
+run speed-cuda 170 "$BIN/throughput" --backend cuda --depth 20,56,110 --nets plain,residual,pair \
+    --batch 128 --steps 30 --warmup 5
+residual_ok=1
+if ! grep -q '"depth":20,.*"nets":"residual"' "$OUT/speed-cuda/stdout"; then
+    residual_ok=0
+    # Is it autotuning? The same first steps with autotuning at its minimum.
+    CUBECL_AUTOTUNE_LEVEL=minimal run warmup-minimal 90 "$BIN/throughput" --backend cuda \
+        --depth 20 --nets residual --batch 128 --steps 3 --warmup 1
+fi
+
+# 1. Correctness. Trace 20 steps of depth 20 on flex and on cuda (same seed: the same initial
+# weights and batches; the first step is a probe step), replay them in PyTorch: float64 (the
+# ref) and float32 on the GPU.
 trace=(--set model.depth=20 --set run.seed=3 --steps 20)
-run 120 "$BIN/trace" --backend flex "${trace[@]}" --out "$OUT/trace-flex"
-run 240 "$BIN/trace" --backend cuda "${trace[@]}" --out "$OUT/trace-cuda"
-run 180 "$PY" benches/torch_resnet.py --device cuda replay --trace "$OUT/trace-flex" \
-    --trace "$OUT/trace-cuda" && tail -1 "$log" >"$OUT/replay.json"
-# (b) The gradient-flow probe of the first step (the initial weights, one batch) on both.
-common=(--headless --max-steps 2 --seed 3 --set model.depth=20 --set run.probe_every=1000
-    --set run.eval_every=1000 --flow-every 0)
-run 120 "$BIN/resdash" "${common[@]}" --backend flex --run-dir "$OUT/cpu"
-run 240 "$BIN/resdash" "${common[@]}" --backend cuda --run-dir "$OUT/cuda"
+if ((residual_ok)); then
+    run trace-flex 120 "$BIN/trace" --backend flex "${trace[@]}" --out "$OUT/trace-flex"
+    run trace-cuda 150 "$BIN/trace" --backend cuda "${trace[@]}" --out "$OUT/trace-cuda"
+fi
+if [[ -f $OUT/trace-cuda/trace.json ]]; then
+    run replay 180 "$PY" "$REPO/benches/torch_resnet.py" --device cuda replay \
+        --trace "$OUT/trace-flex" --trace "$OUT/trace-cuda"
+fi
 
-# 2. Speed: resdash vs PyTorch eager, batch 128, 3x32x32.
-: >"$OUT/speed.jsonl"
-for depth in 20 56 110; do
-    for nets in pair residual; do
-        run 120 "$BIN/throughput" --backend cuda --depth $depth --batch 128 --nets $nets \
-            --steps 30 --warmup 5 && tail -1 "$log" >>"$OUT/speed.jsonl"
-        run 120 "$PY" benches/torch_resnet.py --device cuda throughput --depth $depth \
-            --batch 128 --nets $nets --steps 30 --warmup 5 && tail -1 "$log" >>"$OUT/speed.jsonl"
-    done
-done
+# 2b. PyTorch eager on the same card, the same configurations, one process.
+run speed-pytorch 150 "$PY" "$REPO/benches/torch_resnet.py" --device cuda throughput \
+    --depth 20,56,110 --nets plain,residual,pair --batch 128 --steps 30 --warmup 5
 
 # 3. The headless dashboard on Fashion-MNIST, one epoch at batch 128, depth 20.
-start=$(date +%s.%N)
-run 150 "$BIN/resdash" --headless --config configs/fashion-mnist.toml --backend cuda \
-    --set data.dir="$FMNIST_DIR" --set data.test_limit=0 --max-steps 469 --run-dir "$OUT/fmnist"
-fmnist_wall=$(python3 -c "import time; print(round(time.time() - $start, 1))")
+if ((residual_ok)); then
+    run fmnist 150 "$BIN/resdash" --headless --config "$REPO/configs/fashion-mnist.toml" \
+        --backend cuda --set data.dir="$FMNIST_DIR" --set data.test_limit=0 --max-steps 469 \
+        --run-dir "$OUT/fmnist/runs"
+fi
 
-python3 - "$OUT" "$fmnist_wall" <<'PY' | tee -a "$log"
-import glob, json, sys
-out, fmnist_wall = sys.argv[1], sys.argv[2]
+python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" <<'PY' | tee -a "$log"
+import glob, json, os, sys
+out, wall, budget, gpu, residual_ok = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1"
 
-def events(run):
-    paths = glob.glob(f"{out}/{run}/*/metrics.jsonl")
-    return [json.loads(l) for l in open(paths[0])] if paths else []
+runs = {}
+for line in open(f"{out}/runs.tsv"):
+    label, seconds, rc = line.split("\t")
+    runs[label] = (int(seconds), int(rc))
 
-print("\n== resdash GPU check ==")
+def how(label):
+    """'' when the run exited 0, else why it has no result."""
+    if label not in runs:
+        return "not run (the residual net made no first step in section 0)"
+    seconds, rc = runs[label]
+    return {0: "", 125: "skipped: time budget spent", 124: f"timed out after {seconds} s"}.get(
+        rc, f"exit {rc} after {seconds} s (see gpu-check.log)")
+
+def lines(path):
+    try:
+        return [json.loads(l) for l in open(path) if l.startswith("{")]
+    except OSError:
+        return []
+
+def kernels(label):
+    """Kernels compiled and autotune lines logged by one cuda run, and its progress samples."""
+    count = lambda name: sum(1 for _ in open(f"{out}/{label}/{name}")) \
+        if os.path.exists(f"{out}/{label}/{name}") else 0
+    try:
+        samples = [l.split() for l in open(f"{out}/{label}/progress.tsv")]
+    except OSError:
+        samples = []
+    return count("compile.log"), count("autotune.log"), samples
+
+print(f"\n== resdash GPU check == {gpu or 'no GPU name (nvidia-smi failed)'}; {wall} s of the "
+      f"{budget} s budget")
+
+speed = lines(f"{out}/speed-cuda/stdout")
+first = {r["nets"]: r for r in speed if r["depth"] == 20}
+compiled, tuned, samples = kernels("speed-cuda")
+print("0. warm-up, depth 20, batch 128 (5 steps, the first compiles and autotunes kernels):")
+for nets in ("plain", "residual"):
+    r = first.get(nets)
+    print(f"   {nets:<8} " + (f"{r['warmup_s']} s" if r else "no first step: " + (how("speed-cuda") or "no result")))
+print(f"   the speed process compiled {compiled} kernels and logged {tuned} autotune lines")
+if not residual_ok:
+    trail = ", ".join(f"{s}s:{k}" for s, k, _ in samples[-6:])
+    print(f"   kernels compiled by second (last samples): {trail or 'none logged'} -> "
+          + ("still compiling when stopped" if len(samples) > 1 and samples[-1][1] != samples[-2][1]
+             else "no new kernel in the last 5 s: stuck in a kernel or a wait, not compiling"))
+    m = {r["nets"]: r for r in lines(f"{out}/warmup-minimal/stdout")}
+    c2, t2, _ = kernels("warmup-minimal")
+    print("   again with CUBECL_AUTOTUNE_LEVEL=minimal: "
+          + (f"residual warm-up {m['residual']['warmup_s']} s" if "residual" in m
+             else "no first step: " + (how("warmup-minimal") or "no result"))
+          + f" ({c2} kernels, {t2} autotune lines)")
+
 STEP1, BAND, FLOOR = 1e-3, 5.0, 1e-4
+print("1. correctness, depth 20, 20 steps from identical weights on identical batches; "
+      "loss difference relative to PyTorch float64:")
 try:
-    runs = json.load(open(f"{out}/replay.json"))["runs"]
-    flex, cuda = runs["resdash flex f32"], runs["resdash cuda f32"]
-    torch32 = next(v for k, v in runs.items() if k.startswith("pytorch") and k.endswith("f32"))
-    print("1. correctness, depth 20, 20 steps from identical weights on identical batches; "
-          "loss difference relative to PyTorch float64:")
+    stdout = [l for l in open(f"{out}/replay/stdout") if l.startswith("{")]
+    runs_ = json.loads(stdout[-1])["runs"]
+    flex, cuda = runs_["resdash flex f32"], runs_["resdash cuda f32"]
+    torch32 = next(v for k, v in runs_.items() if k.startswith("pytorch") and k.endswith("f32"))
     for net in ("plain", "residual"):
         c, f, t = (r[net]["loss_rel_diff"] for r in (cuda, flex, torch32))
         spread = max(max(f), max(t))
@@ -92,39 +206,52 @@ try:
         print(f"   {net:<8} cuda step 1 {c[0]:.1e} (<= {STEP1:g}), worst step {max(c):.1e} vs "
               f"float32 spread {spread:.1e} (flex {max(f):.1e}, PyTorch cuda {max(t):.1e}; "
               f"allowed {BAND:g}x + {FLOOR:g}) {'PASS' if ok else 'FAIL'}")
-except (OSError, ValueError, KeyError) as e:
-    print(f"1. correctness: FAIL, no replay result ({e!r}; see gpu-check.log)")
-cpu, gpu = events("cpu"), events("cuda")
-probes = lambda ev: [b for e in ev if e["event"] == "probe" for b in e["blocks"]]
-pc, pg = probes(cpu), probes(gpu)
-keys = ["activation_rms", "total", "shortcut", "branch"]
-diffs = [abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for a, b in zip(pc, pg) for k in keys
+except (OSError, ValueError, KeyError, IndexError, StopIteration) as e:
+    why = how("trace-cuda") or how("replay") or repr(e)
+    print(f"   FAIL, no replay result ({why})")
+
+def probe(label):
+    try:
+        return json.load(open(f"{out}/{label}/trace.json"))["probe"]
+    except (OSError, ValueError, KeyError):
+        return []
+pc, pg = probe("trace-flex"), probe("trace-cuda")
+keys = ["activation_rms", "total", "shortcut", "branch", "sum", "param_grad_norm", "update_ratio"]
+diffs = [abs(a[k] - b[k]) / max(abs(a[k]), 1e-12) for ra, rb in zip(pc, pg)
+         for a, b in zip(ra["blocks"], rb["blocks"]) for k in keys
          if a.get(k) is not None and b.get(k) is not None]
 if diffs and len(pc) == len(pg):
     worst = max(diffs)
-    print(f"   probe of step 1 ({len(diffs)} magnitudes), flex vs cuda: max relative difference "
-          f"{worst:.1e} ({'PASS' if worst <= 5e-2 else 'FAIL'}, tolerance 5e-2)")
+    print(f"   probe of step 1 ({len(diffs)} magnitudes, both nets), flex vs cuda: max relative "
+          f"difference {worst:.1e} ({'PASS' if worst <= 5e-2 else 'FAIL'}, tolerance 5e-2)")
 else:
-    print(f"   probe of step 1: FAIL, nothing to compare (flex {len(pc)} blocks, cuda {len(pg)})")
+    print(f"   probe of step 1: FAIL, nothing to compare (flex {len(pc)} reports, cuda {len(pg)}; "
+          f"{how('trace-cuda') or 'no probe in the trace'})")
 
-print("2. img/s, batch 128, 3x32x32, fp32")
-rows = [json.loads(l) for l in open(f"{out}/speed.jsonl") if l.startswith("{")]
-print("   depth nets      resdash  pytorch  resdash/pytorch")
+print("2. img/s, batch 128, 3x32x32, fp32 (warm-up: seconds for the first 5 steps)")
+rows = speed + lines(f"{out}/speed-pytorch/stdout")
+print("   depth nets      resdash  pytorch  resdash/pytorch  warm-up resdash/pytorch")
 for depth in (20, 56, 110):
-    for nets in ("pair", "residual"):
-        r = {x["impl"]: x["img_per_s"] for x in rows if x["depth"] == depth and x["nets"] == nets}
-        ours, theirs = r.get("resdash"), r.get("pytorch")
+    for nets in ("pair", "residual", "plain"):
+        r = {x["impl"]: x for x in rows if x["depth"] == depth and x["nets"] == nets}
+        ours, theirs = (r[k]["img_per_s"] if k in r else None for k in ("resdash", "pytorch"))
         ratio = f"{ours / theirs:.2f}" if ours and theirs else "-"
-        print(f"   {depth:>5} {nets:<9} {ours or '-':>8} {theirs or '-':>8}  {ratio:>15}")
+        warm = "/".join(f"{r[k]['warmup_s']} s" if k in r else "-" for k in ("resdash", "pytorch"))
+        print(f"   {depth:>5} {nets:<9} {ours or '-':>8} {theirs or '-':>8}  {ratio:>15}  {warm:>22}")
+for label in ("speed-cuda", "speed-pytorch"):
+    if how(label):
+        print(f"   {label}: {how(label)}")
 
-fm = events("fmnist")
+paths = glob.glob(f"{out}/fmnist/runs/*/metrics.jsonl")
+fm = [json.loads(l) for l in open(paths[0])] if paths else []
 summary = [e for e in fm if e["event"] == "depth_summary"]
+seconds = runs.get("fmnist", (0, 0))[0]
 if summary:  # the end of the epoch: test error on the whole test split
     err = summary[-1]["test_error"]
     print(f"3. Fashion-MNIST on cuda, depth 20, {summary[-1]['steps']} steps of 128: test accuracy "
-          f"plain {100 - err[0]:.1f}%, residual {100 - err[1]:.1f}%, wall {fmnist_wall} s "
+          f"plain {100 - err[0]:.1f}%, residual {100 - err[1]:.1f}%, wall {seconds} s "
           "(flex on a 2-core CPU, first 2,000 test images: plain 85.7%, residual 81.4%, ~16 min; "
           f"{'PASS' if min(err) <= 20 else 'FAIL'}: at least one net >= 80%)")
 else:
-    print(f"3. Fashion-MNIST on cuda: the run did not finish (wall {fmnist_wall} s; see gpu-check.log)")
+    print(f"3. Fashion-MNIST on cuda: FAIL, the run did not finish ({how('fmnist') or 'no summary'})")
 PY

@@ -7,6 +7,7 @@ use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::nets::{NetState, Pass, read_back};
 use crate::model::{BasicBlock, Probes, ResNet};
 use crate::protocol::{BlockFlow, Net, ProbeReport};
 
@@ -215,4 +216,46 @@ pub fn report<B: AutodiffBackend>(pending: &Pending<B>, step: u64, values: &[f64
 /// Number of scalars a pending report reads back.
 pub fn len<B: AutodiffBackend>(pending: &Pending<B>) -> usize {
     pending.scalars.len()
+}
+
+/// Before the optimiser steps: takes the probes out of each pass of a probe step (`nets` and
+/// `passes` in [`Net::BOTH`] order) and computes their device scalars. Empty on other steps.
+pub fn collect_all<B: AutodiffBackend>(
+    nets: &[NetState<B>],
+    passes: &mut [Pass<B>],
+) -> Vec<Pending<B>> {
+    Net::BOTH
+        .into_iter()
+        .zip(nets)
+        .zip(passes)
+        .filter_map(|((net, state), pass)| {
+            let (probes, raw) = pass.probes.take()?;
+            Some(collect(net, &state.model, &probes, &raw, &pass.grads))
+        })
+        .collect()
+}
+
+/// After the optimiser steps: completes the reports with the applied updates and reads every
+/// scalar of this probe step back in one transfer (one sync).
+pub fn reports<B: AutodiffBackend>(
+    mut pending: Vec<Pending<B>>,
+    nets: &[NetState<B>],
+    step: u64,
+) -> Vec<ProbeReport> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    for (p, net) in pending.iter_mut().zip(nets) {
+        finish(p, &net.model);
+    }
+    let values = read_back(pending.iter().flat_map(scalars).collect());
+    let mut offset = 0;
+    pending
+        .iter()
+        .map(|p| {
+            let n = len(p);
+            offset += n;
+            report(p, step, &values[offset - n..offset])
+        })
+        .collect()
 }

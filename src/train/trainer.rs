@@ -24,8 +24,8 @@ use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
 use crate::model::ResNetConfig;
 use crate::protocol::{
-    Change, Command, DepthSummary, Event, Fault, HyperState, Net, ProbeReport, RunInfo, RunState,
-    Score, StepReport,
+    Change, Command, DepthSummary, Event, Fault, HyperState, Net, RunInfo, RunState, Score,
+    StepReport,
 };
 
 /// What a trainer is started with.
@@ -282,21 +282,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             self.set_state(RunState::Faulted);
             return;
         }
-        let mut pending: Vec<_> = Net::BOTH
-            .into_iter()
-            .zip(&self.nets)
-            .zip(&mut passes)
-            .filter_map(|((net, state), pass)| {
-                let (probes, raw) = pass.probes.take()?;
-                Some(probe::collect(
-                    net,
-                    &state.model,
-                    &probes,
-                    &raw,
-                    &pass.grads,
-                ))
-            })
-            .collect();
+        let pending = probe::collect_all(&self.nets, &mut passes);
         let nets = std::mem::take(&mut self.nets);
         self.nets = nets
             .into_iter()
@@ -305,7 +291,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             .collect();
         self.step += 1;
         // The probe read-back belongs to this step's time; its reports follow the step event.
-        let reports = self.probe_reports(&mut pending);
+        let reports = probe::reports(pending, &self.nets, self.step);
         self.events.emit(Event::Step(StepReport {
             step: self.step,
             epoch: draw.epoch,
@@ -320,27 +306,6 @@ impl<B: AutodiffBackend> Trainer<B> {
         if self.state == RunState::WarmingUp {
             self.set_state(RunState::Running);
         }
-    }
-
-    /// Completes the probe reports with the applied updates and reads every scalar of this
-    /// probe step back in one transfer.
-    fn probe_reports(&self, pending: &mut [probe::Pending<B>]) -> Vec<ProbeReport> {
-        if pending.is_empty() {
-            return Vec::new();
-        }
-        for (p, net) in pending.iter_mut().zip(&self.nets) {
-            probe::finish(p, &net.model);
-        }
-        let values = read_back(pending.iter().flat_map(probe::scalars).collect());
-        let mut offset = 0;
-        pending
-            .iter()
-            .map(|p| {
-                let n = probe::len(p);
-                offset += n;
-                probe::report(p, self.step, &values[offset - n..offset])
-            })
-            .collect()
     }
 
     fn after_step(&mut self) {
