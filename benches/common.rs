@@ -13,7 +13,10 @@ use resdash::train::nets::{NetState, forward_backward_all, read_back};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(dead_code)] // each bench binary uses a subset
 pub enum Nets {
+    /// Both nets, one thread each, as the trainer runs them.
     Pair,
+    /// Both nets, one after the other on the calling thread.
+    PairSerial,
     ResidualOnly,
     PlainOnly,
 }
@@ -23,15 +26,19 @@ impl Nets {
     pub fn parse(name: &str) -> Result<Self, String> {
         match name {
             "pair" => Ok(Nets::Pair),
+            "pair-serial" => Ok(Nets::PairSerial),
             "residual" => Ok(Nets::ResidualOnly),
             "plain" => Ok(Nets::PlainOnly),
-            other => Err(format!("--nets {other}: expected pair, residual or plain")),
+            other => Err(format!(
+                "--nets {other}: expected pair, pair-serial, residual or plain"
+            )),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
             Nets::Pair => "pair",
+            Nets::PairSerial => "pair-serial",
             Nets::ResidualOnly => "residual",
             Nets::PlainOnly => "plain",
         }
@@ -40,7 +47,7 @@ impl Nets {
     /// `residual` of each net that takes part.
     fn kinds(self) -> &'static [bool] {
         match self {
-            Nets::Pair => &[false, true],
+            Nets::Pair | Nets::PairSerial => &[false, true],
             Nets::ResidualOnly => &[true],
             Nets::PlainOnly => &[false],
         }
@@ -49,6 +56,7 @@ impl Nets {
 
 pub struct Bench<B: AutodiffBackend> {
     pub nets: Vec<NetState<B>>,
+    serial: bool,
     pub images: Tensor<B, 4>,
     pub labels: Tensor<B, 1, Int>,
 }
@@ -71,6 +79,7 @@ impl<B: AutodiffBackend> Bench<B> {
             in_channels: channels,
             classes: 10,
         };
+        let serial = nets == Nets::PairSerial;
         let nets = nets
             .kinds()
             .iter()
@@ -87,14 +96,23 @@ impl<B: AutodiffBackend> Bench<B> {
         let (images, labels) = batch_tensors::<B>(batch, device);
         Self {
             nets,
+            serial,
             images,
             labels,
         }
     }
 
-    /// One step: forward + backward of every net, one read-back of the losses, SGD update.
+    /// One step: forward + backward of every net (one thread each, unless serial), one read-back
+    /// of the losses, SGD update.
     pub fn step(&mut self) -> Vec<f64> {
-        let passes = forward_backward_all(&self.nets, &self.images, &self.labels, false);
+        let passes = if self.serial {
+            self.nets
+                .iter()
+                .map(|n| n.forward_backward(self.images.clone(), self.labels.clone(), false))
+                .collect()
+        } else {
+            forward_backward_all(&self.nets, &self.images, &self.labels, false)
+        };
         let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
         let nets = std::mem::take(&mut self.nets);
         self.nets = nets

@@ -4,7 +4,8 @@
 //! autotuning on a GPU backend; later ones reuse those kernels: one process, one warm-up).
 //!
 //! `cargo bench --bench throughput -- --backend flex --depth 20 --batch 128 --nets pair`
-//! `--depth 20,56,110 --nets pair,residual,plain` runs every combination, depth-major.
+//! `--depth 20,56,110 --nets pair,pair-serial,residual,plain` runs every combination, depth-major
+//! (`pair`: both nets, one thread each, as the trainer runs them; `pair-serial`: one thread).
 //! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
 
 #![allow(clippy::unwrap_used)]
@@ -15,7 +16,7 @@ use std::time::Instant;
 
 use burn::tensor::backend::AutodiffBackend;
 use common::{Bench, Nets};
-use resdash::backend::{BackendJob, BackendKind, dispatch};
+use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
 
 struct Args {
     backend: String,
@@ -139,5 +140,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Err(e) = preflight(kind) {
+        eprintln!("throughput: {e}");
+        std::process::exit(2);
+    }
     dispatch(kind, Job(args));
 }

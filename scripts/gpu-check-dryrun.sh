@@ -5,14 +5,23 @@
 # mean nothing; a crash, a missing file or a FAIL in section 1 means the script needs fixing.
 #   scripts/gpu-check-dryrun.sh          # builds the CPU binaries, ~5 minutes on 2 cores
 #   DRYRUN_STALL=1 scripts/gpu-check-dryrun.sh     # ~5 minutes: it waits out the limits
+#   DRYRUN_PACK=1 scripts/gpu-check-dryrun.sh      # the binaries in .bin/resdash-cuda.tar.xz
 #       # the stall met once on cuda: the residual net never makes a first step (every cuda run
 #       # that trains it hangs); the table must still come within the budget
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin resdash --bench throughput --example trace
 fake=$(mktemp -d)
 trap 'rm -rf "$fake"' EXIT
-bench=$(ls -t target/release/deps/throughput-* | grep -v '\.d$' | head -1)
+if [[ -n ${DRYRUN_PACK:-} ]]; then
+    # The binaries scripts/gpu-pack.sh packed (cuda builds; their flex backend runs here).
+    mkdir "$fake/packed"
+    tar -C "$fake/packed" -xJf .bin/resdash-cuda.tar.xz
+    resdash_bin=$fake/packed/resdash trace_bin=$fake/packed/trace bench=$fake/packed/throughput
+else
+    cargo build --release --quiet --bin resdash --bench throughput --example trace
+    resdash_bin=$PWD/target/release/resdash trace_bin=$PWD/target/release/examples/trace
+    bench=$PWD/$(ls -t target/release/deps/throughput-* | grep -v '\.d$' | head -1)
+fi
 # Each wrapper rewrites the GPU arguments, then runs the real CPU binary.
 cat >"$fake/rewrite" <<'PY'
 import json, os, sys
@@ -34,9 +43,9 @@ args = ["data.test_limit=500" if a == "data.test_limit=0" else a for a in args]
 print("\0".join(["STALL" if stall else "RUN"] + args), end="")
 PY
 for tool in resdash trace throughput; do
-    real=$PWD/target/release/$tool
-    [[ $tool == trace ]] && real=$PWD/target/release/examples/trace
-    [[ $tool == throughput ]] && real=$PWD/$bench
+    real=$resdash_bin
+    [[ $tool == trace ]] && real=$trace_bin
+    [[ $tool == throughput ]] && real=$bench
     cat >"$fake/$tool" <<SH
 #!/usr/bin/env bash
 mapfile -d '' args < <(python3 "$fake/rewrite" $tool "\$@")

@@ -23,8 +23,9 @@
 #      losses must stay within the spread that float32 rounding alone produces; the gradient-flow
 #      probe of the first step (identical weights) must agree between flex and cuda;
 #   2. img/s of resdash and PyTorch eager (benches/torch_resnet.py, the identical model and step)
-#      for ResNet-20/56/110 at batch 128 (pair, residual alone, plain alone), with the ratio; one
-#      process each, so kernels are compiled once;
+#      for ResNet-20/56/110 at batch 128 (the pair on two threads as the trainer runs it, the pair
+#      on one thread, residual alone, plain alone), with the ratio; one process each, so kernels
+#      are compiled once;
 #   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 labels=(speed-cuda warmup-minimal trace-flex trace-cuda replay speed-pytorch fmnist)
 for label in "${labels[@]}"; do rm -rf "${OUT:?}/$label"; done # no stale result from a rerun
+built_from=$(cat "$BIN/commit" 2>/dev/null || echo "unknown commit")
 if [[ -f $BIN/resdash-cuda.tar.xz ]]; then
     # Unpacked outside $OUT: what is under $OUT is fetched back.
     unpacked=$(mktemp -d)
@@ -101,7 +103,8 @@ gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/nu
 
 # 0 + 2a. resdash speed on cuda, every configuration in one process. Plain first: its warm-up
 # compiles the kernels both nets share; residual's adds the shortcut's.
-run speed-cuda 170 "$BIN/throughput" --backend cuda --depth 20,56,110 --nets plain,residual,pair \
+run speed-cuda 170 "$BIN/throughput" --backend cuda --depth 20,56,110 \
+    --nets plain,residual,pair,pair-serial \
     --batch 128 --steps 30 --warmup 5
 residual_ok=1
 if ! grep -q '"depth":20,.*"nets":"residual"' "$OUT/speed-cuda/stdout"; then
@@ -135,9 +138,10 @@ if ((residual_ok)); then
         --run-dir "$OUT/fmnist/runs"
 fi
 
-python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" <<'PY' | tee -a "$log"
+python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" "$built_from" <<'PY' | tee -a "$log"
 import glob, json, os, sys
-out, wall, budget, gpu, residual_ok = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "1"
+out, wall, budget, gpu, residual_ok, built_from = sys.argv[1:7]
+residual_ok = residual_ok == "1"
 
 runs = {}
 for line in open(f"{out}/runs.tsv"):
@@ -168,8 +172,8 @@ def kernels(label):
         samples = []
     return count("compile.log"), count("autotune.log"), samples
 
-print(f"\n== resdash GPU check == {gpu or 'no GPU name (nvidia-smi failed)'}; {wall} s of the "
-      f"{budget} s budget")
+print(f"\n== resdash GPU check == {gpu or 'no GPU name (nvidia-smi failed)'}; binaries built "
+      f"from {built_from}; {wall} s of the {budget} s budget")
 
 speed = lines(f"{out}/speed-cuda/stdout")
 first = {r["nets"]: r for r in speed if r["depth"] == 20}
@@ -228,16 +232,27 @@ else:
     print(f"   probe of step 1: FAIL, nothing to compare (flex {len(pc)} reports, cuda {len(pg)}; "
           f"{how('trace-cuda') or 'no probe in the trace'})")
 
-print("2. img/s, batch 128, 3x32x32, fp32 (warm-up: seconds for the first 5 steps)")
+print("2. img/s, batch 128, 3x32x32, fp32 (warm-up: seconds for the first 5 steps; pair: both nets, "
+      "one thread each, as the trainer runs them; pair-serial: one after the other on one thread, "
+      "as PyTorch's pair)")
 rows = speed + lines(f"{out}/speed-pytorch/stdout")
-print("   depth nets      resdash  pytorch  resdash/pytorch  warm-up resdash/pytorch")
+print("   depth nets         resdash  pytorch  resdash/pytorch  warm-up resdash/pytorch")
 for depth in (20, 56, 110):
-    for nets in ("pair", "residual", "plain"):
-        r = {x["impl"]: x for x in rows if x["depth"] == depth and x["nets"] == nets}
-        ours, theirs = (r[k]["img_per_s"] if k in r else None for k in ("resdash", "pytorch"))
+    for nets in ("pair", "pair-serial", "residual", "plain"):
+        ours_row = next((x for x in speed if x["depth"] == depth and x["nets"] == nets), None)
+        theirs_row = next((x for x in rows if x["impl"] == "pytorch" and x["depth"] == depth
+                           and x["nets"] == nets.removesuffix("-serial")), None)
+        ours, theirs = (r["img_per_s"] if r else None for r in (ours_row, theirs_row))
         ratio = f"{ours / theirs:.2f}" if ours and theirs else "-"
-        warm = "/".join(f"{r[k]['warmup_s']} s" if k in r else "-" for k in ("resdash", "pytorch"))
-        print(f"   {depth:>5} {nets:<9} {ours or '-':>8} {theirs or '-':>8}  {ratio:>15}  {warm:>22}")
+        warm = "/".join(f"{r['warmup_s']} s" if r else "-" for r in (ours_row, theirs_row))
+        print(f"   {depth:>5} {nets:<12} {ours or '-':>7} {theirs or '-':>8}  {ratio:>15}  {warm:>22}")
+for depth in (20, 56, 110):
+    r = {x["nets"]: x["median_step_ms"] for x in speed if x["depth"] == depth}
+    if all(k in r for k in ("pair", "pair-serial", "residual", "plain")):
+        both = r["plain"] + r["residual"]
+        print(f"   depth {depth} step ms: pair {r['pair']}, pair-serial {r['pair-serial']}, "
+              f"plain alone + residual alone {both:.2f}: the pair's two threads "
+              + (f"save {100 * (1 - r['pair'] / both):.0f}%" if r["pair"] < both else "save nothing"))
 for label in ("speed-cuda", "speed-pytorch"):
     if how(label):
         print(f"   {label}: {how(label)}")

@@ -51,6 +51,8 @@ for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte 
     [[ -f $src ]] || { echo "gpu-pack: no $f(.gz) in $FMNIST_DIR (FMNIST_DIR)" >&2; exit 1; }
     cp "$src" .bin/fashion-mnist/
 done
+# Which source the binaries are: gpu-check.sh prints it in its table.
+echo "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src benches examples Cargo.toml Cargo.lock || echo '+uncommitted changes')" >.bin/commit
 du -b .bin/resdash-cuda.tar.xz .bin/fashion-mnist/*
 total=$(du -cb .bin | tail -1 | cut -f1)
 echo "gpu-pack: .bin holds $((total / 1024 / 1024)) MiB (carry limit ${LIMIT_MIB} MiB)"
