@@ -172,6 +172,16 @@ def kernels(label):
         samples = []
     return count("compile.log"), count("autotune.log"), samples
 
+def progress(label):
+    """What a cuda run was doing when it was stopped, from its 5-second samples."""
+    compiled, tuned, samples = kernels(label)
+    trail = ", ".join(f"{s}s:{k}/{t}" for s, k, t in samples[-6:])
+    moving = len(samples) > 1 and samples[-1][1:] != samples[-2][1:]
+    return (f"{label}: {compiled} kernels compiled, {tuned} autotune lines; by second "
+            f"(kernels/autotune): {trail or 'no samples'} -> "
+            + ("still compiling or autotuning when stopped" if moving else
+               "nothing compiled or autotuned in its last 5 s: waiting on the GPU, or stuck"))
+
 print(f"\n== resdash GPU check == {gpu or 'no GPU name (nvidia-smi failed)'}; binaries built "
       f"from {built_from}; {wall} s of the {budget} s budget")
 
@@ -184,10 +194,7 @@ for nets in ("plain", "residual"):
     print(f"   {nets:<8} " + (f"{r['warmup_s']} s" if r else "no first step: " + (how("speed-cuda") or "no result")))
 print(f"   the speed process compiled {compiled} kernels and logged {tuned} autotune lines")
 if not residual_ok:
-    trail = ", ".join(f"{s}s:{k}" for s, k, _ in samples[-6:])
-    print(f"   kernels compiled by second (last samples): {trail or 'none logged'} -> "
-          + ("still compiling when stopped" if len(samples) > 1 and samples[-1][1] != samples[-2][1]
-             else "no new kernel in the last 5 s: stuck in a kernel or a wait, not compiling"))
+    print(f"   {progress('speed-cuda')}")
     m = {r["nets"]: r for r in lines(f"{out}/warmup-minimal/stdout")}
     c2, t2, _ = kernels("warmup-minimal")
     print("   again with CUBECL_AUTOTUNE_LEVEL=minimal: "
@@ -269,4 +276,13 @@ if summary:  # the end of the epoch: test error on the whole test split
           f"{'PASS' if min(err) <= 20 else 'FAIL'}: at least one net >= 80%)")
 else:
     print(f"3. Fashion-MNIST on cuda: FAIL, the run did not finish ({how('fmnist') or 'no summary'})")
+stopped = [l for l, (_, rc) in runs.items() if rc == 124 and l != "speed-cuda" or
+           l == "speed-cuda" and rc == 124 and residual_ok]
+if stopped:
+    print("timed out (kernels compiled / autotune lines logged, every 5 s):")
+    for label in stopped:
+        print(f"   {progress(label)}")
+    if residual_ok and "trace-cuda" in stopped:
+        print("   (the speed runs, which never probe, made their steps; the trace's and the "
+              "dashboard's first step is a probe step)")
 PY
