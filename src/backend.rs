@@ -138,6 +138,7 @@ pub fn run_preflight(
          CUDA toolkit) at run time: check that `nvidia-smi` lists a GPU, that the toolkit's lib \
          directory is on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64) and \
          CUDA_PATH=/usr/local/cuda is set; or run on the CPU with --backend flex";
+    quiet_preflight_panics();
     let (tx, rx) = std::sync::mpsc::channel();
     set_preflight_panics(Some(Vec::new()));
     let spawned = std::thread::Builder::new()
@@ -204,20 +205,24 @@ fn shorten(message: &str) -> String {
     }
 }
 
-/// Wraps the current panic hook so that panics during a preflight stay silent, on the preflight
-/// thread and on any thread the backend starts (burn-cuda initialises the device on its own
-/// thread): they come back as a [`preflight`] error with advice instead.
+/// Wraps the current panic hook (once per process; every preflight does it first) so that
+/// panics during a preflight stay silent, on the preflight thread and on any thread the backend
+/// starts (burn-cuda initialises the device on its own thread): they come back as a
+/// [`preflight`] error with advice instead. Outside a preflight the previous hook runs.
 pub fn quiet_preflight_panics() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let mut guard = preflight_panics();
-        if let Some(seen) = guard.as_mut() {
-            seen.push(panic_message(info.payload()));
-        } else if std::thread::current().name() != Some(PREFLIGHT_THREAD) {
-            drop(guard);
-            previous(info);
-        }
-    }));
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let mut guard = preflight_panics();
+            if let Some(seen) = guard.as_mut() {
+                seen.push(panic_message(info.payload()));
+            } else if std::thread::current().name() != Some(PREFLIGHT_THREAD) {
+                drop(guard);
+                previous(info);
+            }
+        }));
+    });
 }
 
 #[cfg(test)]

@@ -18,7 +18,6 @@ use resdash::train::{CheckpointState, TrainerSetup, spawn};
 use resdash::{data, sweep};
 
 fn main() -> ExitCode {
-    resdash::backend::quiet_preflight_panics();
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,

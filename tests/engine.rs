@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod engine {
+    pub mod backend;
     pub mod checkpoint;
     pub mod config;
     pub mod data;
