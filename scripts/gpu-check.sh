@@ -82,10 +82,13 @@ run() {
     say "\$ $* (limit ${t} s)"
     local begin=$SECONDS
     (
-        # Every 5 s: seconds, kernels compiled, autotune lines so far.
+        # Every 5 s: seconds, kernels compiled, autotunes finished so far (cubecl logs each
+        # compilation as one "[Compiling kernel] name" line before NVRTC runs, each finished
+        # autotune as "Fastest result ...").
         while sleep 5; do
-            printf '%s\t%s\t%s\n' $((SECONDS - begin)) "$(cat "$dir/compile.log" 2>/dev/null | wc -l)" \
-                "$(cat "$dir/autotune.log" 2>/dev/null | wc -l)"
+            kernels=$(grep -c "Compiling kernel" "$dir/compile.log" 2>/dev/null)
+            tuned=$(grep -c "Fastest result" "$dir/autotune.log" 2>/dev/null)
+            printf '%s\t%s\t%s\n' $((SECONDS - begin)) "${kernels:-0}" "${tuned:-0}"
         done >"$dir/progress.tsv"
     ) &
     local poller=$!
@@ -163,21 +166,21 @@ def lines(path):
         return []
 
 def kernels(label):
-    """Kernels compiled and autotune lines logged by one cuda run, and its progress samples."""
-    count = lambda name: sum(1 for _ in open(f"{out}/{label}/{name}")) \
+    """Kernels compiled and autotunes finished by one cuda run, and its progress samples."""
+    count = lambda name, text: sum(text in l for l in open(f"{out}/{label}/{name}")) \
         if os.path.exists(f"{out}/{label}/{name}") else 0
     try:
         samples = [l.split() for l in open(f"{out}/{label}/progress.tsv")]
     except OSError:
         samples = []
-    return count("compile.log"), count("autotune.log"), samples
+    return count("compile.log", "[Compiling kernel]"), count("autotune.log", "Fastest result"), samples
 
 def progress(label):
     """What a cuda run was doing when it was stopped, from its 5-second samples."""
     compiled, tuned, samples = kernels(label)
     trail = ", ".join(f"{s}s:{k}/{t}" for s, k, t in samples[-6:])
     moving = len(samples) > 1 and samples[-1][1:] != samples[-2][1:]
-    return (f"{label}: {compiled} kernels compiled, {tuned} autotune lines; by second "
+    return (f"{label}: {compiled} kernels compiled, {tuned} autotunes; by second "
             f"(kernels/autotune): {trail or 'no samples'} -> "
             + ("still compiling or autotuning when stopped" if moving else
                "nothing compiled or autotuned in its last 5 s: waiting on the GPU, or stuck"))
@@ -192,7 +195,7 @@ print("0. warm-up, depth 20, batch 128 (5 steps, the first compiles and autotune
 for nets in ("plain", "residual"):
     r = first.get(nets)
     print(f"   {nets:<8} " + (f"{r['warmup_s']} s" if r else "no first step: " + (how("speed-cuda") or "no result")))
-print(f"   the speed process compiled {compiled} kernels and logged {tuned} autotune lines")
+print(f"   the speed process compiled {compiled} kernels and finished {tuned} autotunes")
 if not residual_ok:
     print(f"   {progress('speed-cuda')}")
     m = {r["nets"]: r for r in lines(f"{out}/warmup-minimal/stdout")}
@@ -200,7 +203,7 @@ if not residual_ok:
     print("   again with CUBECL_AUTOTUNE_LEVEL=minimal: "
           + (f"residual warm-up {m['residual']['warmup_s']} s" if "residual" in m
              else "no first step: " + (how("warmup-minimal") or "no result"))
-          + f" ({c2} kernels, {t2} autotune lines)")
+          + f" ({c2} kernels, {t2} autotunes)")
 
 STEP1, BAND, FLOOR = 1e-3, 5.0, 1e-4
 print("1. correctness, depth 20, 20 steps from identical weights on identical batches; "
@@ -279,7 +282,7 @@ else:
 stopped = [l for l, (_, rc) in runs.items() if rc == 124 and l != "speed-cuda" or
            l == "speed-cuda" and rc == 124 and residual_ok]
 if stopped:
-    print("timed out (kernels compiled / autotune lines logged, every 5 s):")
+    print("timed out (kernels compiled / autotunes finished, every 5 s):")
     for label in stopped:
         print(f"   {progress(label)}")
     if residual_ok and "trace-cuda" in stopped:
