@@ -216,8 +216,12 @@ try:
     for net in ("plain", "residual"):
         c, f, t = (r[net]["loss_rel_diff"] for r in (cuda, flex, torch32))
         spread = max(max(f), max(t))
-        ok = c[0] <= STEP1 and max(c) <= BAND * spread + FLOOR
-        print(f"   {net:<8} cuda step 1 {c[0]:.1e} (<= {STEP1:g}), worst step {max(c):.1e} vs "
+        # Step 1 (identical weights): within 1e-3, or within 5x PyTorch's own float32 run on
+        # this GPU if that is further off (TF32 convolutions, PyTorch's default, round to ~1e-3).
+        step1 = max(STEP1, BAND * t[0])
+        ok = c[0] <= step1 and max(c) <= BAND * spread + FLOOR
+        print(f"   {net:<8} cuda step 1 {c[0]:.1e} (<= {step1:.1e}; PyTorch cuda {t[0]:.1e}), "
+              f"worst step {max(c):.1e} vs "
               f"float32 spread {spread:.1e} (flex {max(f):.1e}, PyTorch cuda {max(t):.1e}; "
               f"allowed {BAND:g}x + {FLOOR:g}) {'PASS' if ok else 'FAIL'}")
 except (OSError, ValueError, KeyError, IndexError, StopIteration) as e:
