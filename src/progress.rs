@@ -96,7 +96,7 @@ impl Progress {
             )),
             Event::State { step, state } => match state {
                 RunState::WarmingUp => Some(format!(
-                    "state  step {step} | warming up (first step builds kernels)…"
+                    "state  step {step} | warming up (the first step at this batch size builds kernels)…"
                 )),
                 RunState::Finished => Some(format!("state  step {step} | step limit reached")),
                 RunState::Paused => Some(format!("state  step {step} | paused")),

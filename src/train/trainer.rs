@@ -62,6 +62,9 @@ pub struct Trainer<B: AutodiffBackend> {
     summarized: bool,
     /// The checkpoint this run continues, announced once at start.
     resumed_from: Option<PathBuf>,
+    /// Batch sizes trained so far in this process: a GPU backend compiles and autotunes kernels
+    /// for each new shape, so the first step at a new size is shown as warming up.
+    warm_batch_sizes: Vec<usize>,
     events: Events,
     commands: Receiver<Command>,
 }
@@ -100,6 +103,7 @@ impl<B: AutodiffBackend> Trainer<B> {
             steps_left: 0,
             summarized: false,
             resumed_from: None,
+            warm_batch_sizes: Vec::new(),
             events,
             commands,
         };
@@ -248,6 +252,9 @@ impl<B: AutodiffBackend> Trainer<B> {
     fn train_step(&mut self) {
         let started = Instant::now();
         let draw = self.sampler.next_batch(self.hyper.batch_size);
+        if self.state == RunState::Running && !self.warm_batch_sizes.contains(&draw.indices.len()) {
+            self.set_state(RunState::WarmingUp);
+        }
         let key = [self.config.run.seed, draw.epoch, draw.position];
         let batch = self.prefetch.take(&draw.indices, key);
         // Prepare the batch that comes next (unless a command changes it) while this one trains.
@@ -302,6 +309,9 @@ impl<B: AutodiffBackend> Trainer<B> {
         }));
         for report in reports {
             self.events.emit(Event::Probe(report));
+        }
+        if !self.warm_batch_sizes.contains(&batch_size) {
+            self.warm_batch_sizes.push(batch_size);
         }
         if self.state == RunState::WarmingUp {
             self.set_state(RunState::Running);

@@ -260,3 +260,68 @@ fn probe_reports_come_every_probe_every_steps_for_both_nets() {
         }
     }
 }
+
+#[test]
+fn a_batch_size_not_trained_yet_is_a_warm_up_step_and_a_seen_one_is_not() {
+    // On a GPU a new batch shape compiles and autotunes kernels: that step shows as warming up,
+    // not as a silent freeze.
+    let mut config = tiny_config();
+    config.run.max_steps = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut handle = spawn(setup(config, dir.path(), None)).unwrap();
+    let running = |e: &Event| {
+        matches!(
+            e,
+            Event::State {
+                state: RunState::Running,
+                ..
+            }
+        )
+    };
+    collect(&mut handle, running);
+    let set = |handle: &resdash::train::TrainerHandle, batch| {
+        let hyper = Hyper::BatchSize(batch);
+        handle.commands.send(Command::Set { hyper }).unwrap();
+    };
+    set(&handle, 8);
+    let events = collect(
+        &mut handle,
+        |e| matches!(e, Event::Step(s) if s.batch_size == 8),
+    );
+    let before = &events[events.len() - 2];
+    assert!(
+        matches!(
+            before,
+            Event::State {
+                state: RunState::WarmingUp,
+                ..
+            }
+        ),
+        "{before:?}"
+    );
+    let after = collect(&mut handle, running);
+    assert!(
+        after.iter().all(|e| !matches!(e, Event::Step(_))),
+        "{after:?}"
+    );
+
+    set(&handle, 16);
+    let mut steps = 0;
+    let events = collect(&mut handle, |e| {
+        steps += usize::from(matches!(e, Event::Step(s) if s.batch_size == 16));
+        steps == 3
+    });
+    assert!(
+        events.iter().all(|e| !matches!(
+            e,
+            Event::State {
+                state: RunState::WarmingUp,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    handle.commands.send(Command::Quit).unwrap();
+    collect(&mut handle, |_| false);
+    handle.thread.join().unwrap();
+}
