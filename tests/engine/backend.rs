@@ -15,7 +15,11 @@ fn a_preflight_names_the_device_threads_panic_without_any_set_up() {
             let device = std::thread::Builder::new()
                 .name("DSD-0-0".into())
                 .spawn(|| -> f32 {
-                    panic!("Unable to dynamically load the \"cuda\" shared library")
+                    panic!(
+                        "Unable to dynamically load the \"cuda\" shared library - searched for \
+                         library names: {}",
+                        "[\"libcuda.so\"], ".repeat(40)
+                    )
                 })
                 .unwrap();
             device.join().map_err(|_| "RecvError").unwrap()
@@ -25,4 +29,7 @@ fn a_preflight_names_the_device_threads_panic_without_any_set_up() {
     .unwrap_err();
     assert!(e.contains("Unable to dynamically load"), "{e}");
     assert!(!e.contains("RecvError"), "{e}");
+    // cudarc lists 34 library names: the cause is shortened to a line.
+    let first_line = e.lines().next().unwrap_or_default();
+    assert!(first_line.chars().count() < 320, "{first_line}");
 }

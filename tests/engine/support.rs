@@ -67,6 +67,11 @@ pub fn collect(handle: &mut TrainerHandle, mut until: impl FnMut(&Event) -> bool
     }
 }
 
+/// `event` says the trainer entered `state`.
+pub fn entered(event: &Event, state: RunState) -> bool {
+    matches!(event, Event::State { state: s, .. } if *s == state)
+}
+
 pub fn is_finished(event: &Event) -> bool {
     matches!(
         event,

@@ -1,7 +1,7 @@
 use resdash::protocol::{Change, Command, Event, Fault, Hyper, Net, RunState};
 use resdash::train::spawn;
 
-use super::support::{collect, is_finished, losses, run_to_limit, setup, tiny_config};
+use super::support::{collect, entered, is_finished, losses, run_to_limit, setup, tiny_config};
 
 #[test]
 fn both_nets_learn_on_the_same_batches() {
@@ -269,15 +269,7 @@ fn a_batch_size_not_trained_yet_is_a_warm_up_step_and_a_seen_one_is_not() {
     config.run.max_steps = 1000;
     let dir = tempfile::tempdir().unwrap();
     let mut handle = spawn(setup(config, dir.path(), None)).unwrap();
-    let running = |e: &Event| {
-        matches!(
-            e,
-            Event::State {
-                state: RunState::Running,
-                ..
-            }
-        )
-    };
+    let running = |e: &Event| entered(e, RunState::Running);
     collect(&mut handle, running);
     let set = |handle: &resdash::train::TrainerHandle, batch| {
         let hyper = Hyper::BatchSize(batch);
@@ -289,16 +281,7 @@ fn a_batch_size_not_trained_yet_is_a_warm_up_step_and_a_seen_one_is_not() {
         |e| matches!(e, Event::Step(s) if s.batch_size == 8),
     );
     let before = &events[events.len() - 2];
-    assert!(
-        matches!(
-            before,
-            Event::State {
-                state: RunState::WarmingUp,
-                ..
-            }
-        ),
-        "{before:?}"
-    );
+    assert!(entered(before, RunState::WarmingUp), "{before:?}");
     let after = collect(&mut handle, running);
     assert!(
         after.iter().all(|e| !matches!(e, Event::Step(_))),
@@ -312,13 +295,7 @@ fn a_batch_size_not_trained_yet_is_a_warm_up_step_and_a_seen_one_is_not() {
         steps == 3
     });
     assert!(
-        events.iter().all(|e| !matches!(
-            e,
-            Event::State {
-                state: RunState::WarmingUp,
-                ..
-            }
-        )),
+        events.iter().all(|e| !entered(e, RunState::WarmingUp)),
         "{events:?}"
     );
     handle.commands.send(Command::Quit).unwrap();
