@@ -16,6 +16,7 @@ if [[ -n ${DRYRUN_PACK:-} ]]; then
     # The binaries scripts/gpu-pack.sh packed (cuda builds; their flex backend runs here).
     mkdir "$fake/packed"
     tar -C "$fake/packed" -xJf .bin/resdash-cuda.tar.xz
+    cp .bin/commit "$fake/" 2>/dev/null || true
     resdash_bin=$fake/packed/resdash trace_bin=$fake/packed/trace bench=$fake/packed/throughput
 else
     cargo build --release --quiet --bin resdash --bench throughput --example trace
