@@ -102,11 +102,13 @@ fn measure<B: AutodiffBackend>(
     for _ in 0..a.warmup {
         bench.step();
     }
+    sync::<B>(device);
     let warm_s = started.elapsed().as_secs_f64();
     let mut times: Vec<f64> = (0..a.steps)
         .map(|_| {
             let t = Instant::now();
             bench.step();
+            sync::<B>(device);
             t.elapsed().as_secs_f64()
         })
         .collect();
@@ -123,6 +125,17 @@ fn measure<B: AutodiffBackend>(
         a.batch as f64 / median,
         warm_s
     );
+}
+
+/// Waits until the device has run everything queued (the optimiser update included), as the
+/// PyTorch side's `torch.cuda.synchronize()` after each step. On cubecl backends this is also
+/// where a profiling log (cubecl.toml `[profiling.logger]`) writes its per-kernel summary, so
+/// each timed step gets one.
+fn sync<B: AutodiffBackend>(device: &B::Device) {
+    if let Err(e) = B::sync(device) {
+        eprintln!("throughput: device error: {e:?}");
+        std::process::exit(1);
+    }
 }
 
 fn main() {

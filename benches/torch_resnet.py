@@ -9,7 +9,7 @@ zero channels. Convolutions are bias-free with He-normal (fan-in) weights; Batch
 eps 1e-5; the classifier is PyTorch's default nn.Linear. SGD with momentum 0.9 (dampening 0) and
 coupled weight decay 1e-4, exactly torch.optim.SGD.
 
-Two modes, one JSON line per measurement on stdout:
+Four modes, one JSON line per measurement on stdout:
 
   throughput  img/s of one train step of the pair (or one net alone) on a random batch; lists
               run every combination in one process:
@@ -17,6 +17,10 @@ Two modes, one JSON line per measurement on stdout:
       -> {"impl":"pytorch","device":"cuda","depth":20,"batch":128,"input":"3x32x32","nets":"pair",
           "median_step_ms":..,"img_per_s":..}
       (the same fields as `cargo bench --bench throughput`, so the two can be joined)
+
+  profile     what one step launches, after warm-up (torch.profiler): GPU kernels per step and
+              their summed run time on cuda (top-level operators on cpu), the largest by share:
+      python3 benches/torch_resnet.py profile --device cuda --depth 20 --nets residual
 
   sweep       train both nets at each depth for --steps on IDX data (MNIST / Fashion-MNIST format,
               raw or .gz) and print resdash's sweep row per depth (errors in percent; train error on
@@ -156,6 +160,51 @@ def measure(args, depth, which):
         "input": f"{c}x{s}x{s}", "nets": which,
         "median_step_ms": round(median * 1e3, 2), "img_per_s": round(args.batch / median, 1),
         "warmup_s": round(warm, 1),
+    }), flush=True)
+
+
+def profile(args):
+    """Kernels per step and their time, for one configuration after warm-up (torch.profiler):
+    on cuda the GPU kernels (CUPTI times: kernel run time, no launch cost), on cpu the top-level
+    operators. The counterpart of the cubecl profile the GPU check takes of resdash."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity
+    device = torch.device(args.device)
+    torch.manual_seed(1)
+    c, s = args.channels, args.size
+    kinds = {"pair": [False, True], "residual": [True], "plain": [False]}[args.nets]
+    nets = [ResNet(args.depth, r, c).to(device) for r in kinds]
+    opts = [sgd(m, 0.1) for m in nets]
+    x = torch.randn(args.batch, c, s, s, device=device)
+    y = torch.randint(0, 10, (args.batch,), device=device)
+    for _ in range(args.warmup):
+        train_step(nets, opts, x, y)
+    sync(device)
+    cuda = device.type == "cuda"
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    started = time.perf_counter()
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(args.steps):
+            train_step(nets, opts, x, y)
+        sync(device)
+    wall = time.perf_counter() - started
+    if cuda:
+        events = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
+    else:
+        events = [e for e in prof.events() if e.cpu_parent is None]
+    by_name = {}
+    for e in events:
+        by_name[e.name] = by_name.get(e.name, 0.0) + e.time_range.elapsed_us()
+    busy = sum(by_name.values())
+    top = sorted(by_name.items(), key=lambda kv: -kv[1])[:args.top]
+    print(json.dumps({
+        "impl": "pytorch", "mode": "profile", "device": args.device, "depth": args.depth,
+        "batch": args.batch, "nets": args.nets,
+        "events": "gpu kernels" if cuda else "cpu operators",
+        "per_step": round(len(events) / args.steps, 1),
+        "busy_ms_per_step": round(busy / 1e3 / args.steps, 2),
+        "profiled_step_ms": round(wall * 1e3 / args.steps, 2),
+        "top": [[name[:90], round(100 * us / max(busy, 1e-9), 1)] for name, us in top],
     }), flush=True)
 
 
@@ -389,6 +438,15 @@ def main():
                    help="pair, residual or plain, or a list: pair,residual")
     t.add_argument("--steps", type=int, default=20)
     t.add_argument("--warmup", type=int, default=5)
+    f = sub.add_parser("profile")
+    f.add_argument("--depth", type=int, default=20)
+    f.add_argument("--batch", type=int, default=128)
+    f.add_argument("--channels", type=int, default=3)
+    f.add_argument("--size", type=int, default=32)
+    f.add_argument("--nets", default="residual", choices=["pair", "residual", "plain"])
+    f.add_argument("--steps", type=int, default=3)
+    f.add_argument("--warmup", type=int, default=5)
+    f.add_argument("--top", type=int, default=6)
     s = sub.add_parser("sweep")
     s.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
     s.add_argument("--depths", default="20,56")
@@ -405,7 +463,8 @@ def main():
         torch.set_num_threads(args.threads)
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True
-    {"throughput": throughput, "sweep": sweep, "replay": replay}[args.mode](args)
+    {"throughput": throughput, "profile": profile, "sweep": sweep,
+     "replay": replay}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,9 @@
 #      for ResNet-20/56/110 at batch 128 (the pair on two threads as the trainer runs it, the pair
 #      on one thread, residual alone, plain alone), with the ratio; one process each, so kernels
 #      are compiled once;
-#   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time.
+#   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time;
+#   4. what bounds the speed: the kernels one ResNet-20 step launches and their time, resdash
+#      (cubecl's profiling log) next to PyTorch (torch.profiler), with the largest of each.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -38,7 +40,8 @@ PY=${PY:-python3}
 BUDGET_S=${BUDGET_S:-330}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-labels=(speed-cuda warmup-minimal trace-flex trace-cuda replay speed-pytorch fmnist)
+labels=(speed-cuda warmup-minimal trace-flex trace-cuda replay speed-pytorch fmnist profile-cuda
+    profile-pytorch)
 for label in "${labels[@]}"; do rm -rf "${OUT:?}/$label"; done # no stale result from a rerun
 built_from=$(cat "$BIN/commit" 2>/dev/null || echo "unknown commit")
 if [[ -f $BIN/resdash-cuda.tar.xz ]]; then
@@ -64,7 +67,7 @@ say() { echo "$*" | tee -a "$log" >&2; }
 started=$SECONDS
 
 # run LABEL CAP COMMAND...: runs COMMAND in $OUT/LABEL (its working directory, with a cubecl.toml
-# that sends cubecl's compilation and autotune logs there) for at most CAP seconds and never past
+# that sends cubecl's compilation and autotune logs there, plus $extra_toml if set) for at most CAP seconds and never past
 # the budget; stdout to $OUT/LABEL/stdout (and the log), stderr to the log. Never aborts the
 # script; records "label seconds exit" in runs.tsv (exit 125: skipped, 124: timed out).
 run() {
@@ -78,7 +81,7 @@ run() {
         printf '%s\t0\t125\n' "$label" >>"$OUT/runs.tsv"
         return 125
     fi
-    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n' >"$dir/cubecl.toml"
+    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n%s' "${extra_toml:-}" >"$dir/cubecl.toml"
     say "\$ $* (limit ${t} s)"
     local begin=$SECONDS
     (
@@ -140,6 +143,18 @@ if ((residual_ok)); then
         --backend cuda --set data.dir="$FMNIST_DIR" --set data.test_limit=0 --max-steps 469 \
         --run-dir "$OUT/fmnist/runs"
 fi
+
+# 4. What bounds the speed: one step of ResNet-20 (residual alone, batch 128) after warm-up, its
+# kernels counted and timed. resdash: cubecl's profiling log (each kernel launched, then waited
+# for: its time includes the launch; the summary per kernel name is written at each device sync,
+# one per step); PyTorch: torch.profiler (CUPTI kernel times).
+if ((residual_ok)); then
+    extra_toml=$'\n[profiling.logger]\nlevel = "basic"\nfile = "profile.log"\n' \
+        run profile-cuda 60 "$BIN/throughput" --backend cuda --depth 20 --nets residual \
+        --batch 128 --steps 2 --warmup 2
+fi
+run profile-pytorch 60 "$PY" "$REPO/benches/torch_resnet.py" --device cuda profile \
+    --depth 20 --nets residual --batch 128 --steps 3 --warmup 5
 
 python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" "$built_from" <<'PY' | tee -a "$log"
 import glob, json, os, sys
@@ -283,6 +298,58 @@ if summary:  # the end of the epoch: test error on the whole test split
           f"{'PASS' if min(err) <= 20 else 'FAIL'}: at least one net >= 80%)")
 else:
     print(f"3. Fashion-MNIST on cuda: FAIL, the run did not finish ({how('fmnist') or 'no summary'})")
+import re
+def duration_ms(text):
+    """Rust's Debug of a Duration ("1.5ms", "830.2µs", "12ns", "1.2s") in milliseconds."""
+    m = re.fullmatch(r"([0-9.]+)(ns|µs|us|ms|s)", text.strip())
+    scale = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    return float(m.group(1)) * scale[m.group(2)] if m else None
+
+def cubecl_profile(path):
+    """The last per-kernel summary in a cubecl profiling log (written at each device sync: the
+    last is the last timed step): [(name, ms, launches)]."""
+    try:
+        text = open(path, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return None
+    tables, rows = [], None
+    for line in text:
+        cells = [c.strip() for c in line.strip().strip("|").rsplit("|", 3)]
+        if len(cells) != 4:
+            continue
+        if cells[0] == "Name" and cells[2] == "Num Computed":
+            rows = []
+        elif rows is not None and cells[0] == "Total":
+            tables.append(rows)
+            rows = None
+        elif rows is not None and cells[2].isdigit() and duration_ms(cells[1]) is not None:
+            rows.append((cells[0], duration_ms(cells[1]), int(cells[2])))
+    return tables[-1] if tables else None
+
+def step_ms(rows, impl):
+    r = next((x for x in rows if x["impl"] == impl and x["depth"] == 20 and x["nets"] == "residual"), None)
+    return f"{r['median_step_ms']} ms" if r else "not measured"
+
+print("4. what bounds the speed: one step of ResNet-20, residual alone, batch 128, after warm-up")
+ours = cubecl_profile(f"{out}/profile-cuda/profile.log")
+if ours:
+    launches, busy = sum(n for _, _, n in ours), sum(ms for _, ms, _ in ours)
+    print(f"   resdash: {launches} kernel launches, {busy:.1f} ms summed with each kernel launched and "
+          f"waited for (launch cost included); step unprofiled {step_ms(speed, 'resdash')}")
+    print("            largest: " + "; ".join(f"{100 * ms / busy:.0f}% {n}x {name[:70]}"
+                                            for name, ms, n in sorted(ours, key=lambda r: -r[1])[:6]))
+else:
+    print(f"   resdash: no cubecl profile ({how('profile-cuda') or 'no summary in profile.log'})")
+theirs = next(iter(lines(f"{out}/profile-pytorch/stdout")), None)
+if theirs:
+    print(f"   pytorch: {theirs['per_step']:g} {theirs['events']}, {theirs['busy_ms_per_step']} ms of "
+          f"kernel run time; step unprofiled {step_ms(rows, 'pytorch')}")
+    print("            largest: " + "; ".join(f"{share:.0f}% {name[:70]}" for name, share in theirs["top"]))
+else:
+    print(f"   pytorch: no profile ({how('profile-pytorch') or 'no output'})")
+if ours and theirs and theirs["per_step"]:
+    print(f"   resdash launches {launches / theirs['per_step']:.1f}x PyTorch's kernels per step")
+
 stopped = [l for l, (_, rc) in runs.items() if rc == 124 and l != "speed-cuda" or
            l == "speed-cuda" and rc == 124 and residual_ok]
 if stopped:
