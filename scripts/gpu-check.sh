@@ -326,6 +326,11 @@ def cubecl_profile(path):
             rows.append((cells[0], duration_ms(cells[1]), int(cells[2])))
     return tables[-1] if tables else None
 
+def short(name):
+    """A cubecl kernel's name without its runtime and generic arguments: "KernelBinop | MulOp"."""
+    parts = [p.strip() for p in name.split("|") if not p.strip().endswith("Runtime")]
+    return " | ".join(parts[:2])
+
 def step_ms(rows, impl):
     r = next((x for x in rows if x["impl"] == impl and x["depth"] == 20 and x["nets"] == "residual"), None)
     return f"{r['median_step_ms']} ms" if r else "not measured"
@@ -336,18 +341,20 @@ if ours:
     launches, busy = sum(n for _, _, n in ours), sum(ms for _, ms, _ in ours)
     print(f"   resdash: {launches} kernel launches, {busy:.1f} ms summed with each kernel launched and "
           f"waited for (launch cost included); step unprofiled {step_ms(speed, 'resdash')}")
-    print("            largest: " + "; ".join(f"{100 * ms / busy:.0f}% {n}x {name[:70]}"
+    print("            largest: " + "; ".join(f"{100 * ms / busy:.0f}% {n}x {short(name)}"
                                             for name, ms, n in sorted(ours, key=lambda r: -r[1])[:6]))
+    print("            most launched: " + "; ".join(f"{n}x {short(name)}"
+                                                  for name, _, n in sorted(ours, key=lambda r: -r[2])[:6]))
 else:
     print(f"   resdash: no cubecl profile ({how('profile-cuda') or 'no summary in profile.log'})")
 theirs = next(iter(lines(f"{out}/profile-pytorch/stdout")), None)
 if theirs:
-    print(f"   pytorch: {theirs['per_step']:g} {theirs['events']}, {theirs['busy_ms_per_step']} ms of "
-          f"kernel run time; step unprofiled {step_ms(rows, 'pytorch')}")
+    print(f"   pytorch: {theirs['per_step']:g} {theirs['events']}, {theirs['busy_ms_per_step']} ms "
+          f"in them; step unprofiled {step_ms(rows, 'pytorch')}")
     print("            largest: " + "; ".join(f"{share:.0f}% {name[:70]}" for name, share in theirs["top"]))
 else:
     print(f"   pytorch: no profile ({how('profile-pytorch') or 'no output'})")
-if ours and theirs and theirs["per_step"]:
+if ours and theirs and theirs["per_step"] and theirs["events"] == "gpu kernels":
     print(f"   resdash launches {launches / theirs['per_step']:.1f}x PyTorch's kernels per step")
 
 stopped = [l for l, (_, rc) in runs.items() if rc == 124 and l != "speed-cuda" or
