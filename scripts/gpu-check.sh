@@ -156,9 +156,9 @@ fi
 run profile-pytorch 60 "$PY" "$REPO/benches/torch_resnet.py" --device cuda profile \
     --depth 20 --nets residual --batch 128 --steps 3 --warmup 5
 
-python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" "$built_from" <<'PY' | tee -a "$log"
+python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" "$built_from" "$REPO" <<'PY' | tee -a "$log"
 import glob, json, os, sys
-out, wall, budget, gpu, residual_ok, built_from = sys.argv[1:7]
+out, wall, budget, gpu, residual_ok, built_from, repo = sys.argv[1:8]
 residual_ok = residual_ok == "1"
 
 runs = {}
@@ -298,53 +298,20 @@ if summary:  # the end of the epoch: test error on the whole test split
           f"{'PASS' if min(err) <= 20 else 'FAIL'}: at least one net >= 80%)")
 else:
     print(f"3. Fashion-MNIST on cuda: FAIL, the run did not finish ({how('fmnist') or 'no summary'})")
-import re
-def duration_ms(text):
-    """Rust's Debug of a Duration ("1.5ms", "830.2µs", "12ns", "1.2s") in milliseconds."""
-    m = re.fullmatch(r"([0-9.]+)(ns|µs|us|ms|s)", text.strip())
-    scale = {"ns": 1e-6, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3}
-    return float(m.group(1)) * scale[m.group(2)] if m else None
-
-def cubecl_profile(path):
-    """The last per-kernel summary in a cubecl profiling log (written at each device sync: the
-    last is the last timed step): [(name, ms, launches)]."""
-    try:
-        text = open(path, encoding="utf-8", errors="replace").read().splitlines()
-    except OSError:
-        return None
-    tables, rows = [], None
-    for line in text:
-        cells = [c.strip() for c in line.strip().strip("|").rsplit("|", 3)]
-        if len(cells) != 4:
-            continue
-        if cells[0] == "Name" and cells[2] == "Num Computed":
-            rows = []
-        elif rows is not None and cells[0] == "Total":
-            tables.append(rows)
-            rows = None
-        elif rows is not None and cells[2].isdigit() and duration_ms(cells[1]) is not None:
-            rows.append((cells[0], duration_ms(cells[1]), int(cells[2])))
-    return tables[-1] if tables else None
-
-def short(name):
-    """A cubecl kernel's name without its runtime and generic arguments: "KernelBinop | MulOp"."""
-    parts = [p.strip() for p in name.split("|") if not p.strip().endswith("Runtime")]
-    return " | ".join(parts[:2])
+sys.path.insert(0, f"{repo}/scripts")
+import cubecl_profile
 
 def step_ms(rows, impl):
     r = next((x for x in rows if x["impl"] == impl and x["depth"] == 20 and x["nets"] == "residual"), None)
     return f"{r['median_step_ms']} ms" if r else "not measured"
 
 print("4. what bounds the speed: one step of ResNet-20, residual alone, batch 128, after warm-up")
-ours = cubecl_profile(f"{out}/profile-cuda/profile.log")
+ours = cubecl_profile.last(f"{out}/profile-cuda/profile.log")
 if ours:
-    launches, busy = sum(n for _, _, n in ours), sum(ms for _, ms, _ in ours)
-    print(f"   resdash: {launches} kernel launches, {busy:.1f} ms summed with each kernel launched and "
-          f"waited for (launch cost included); step unprofiled {step_ms(speed, 'resdash')}")
-    print("            largest: " + "; ".join(f"{100 * ms / busy:.0f}% {n}x {short(name)}"
-                                            for name, ms, n in sorted(ours, key=lambda r: -r[1])[:6]))
-    print("            most launched: " + "; ".join(f"{n}x {short(name)}"
-                                                  for name, _, n in sorted(ours, key=lambda r: -r[2])[:6]))
+    launches = sum(n for _, _, n in ours)
+    first, *rest = cubecl_profile.describe(ours, indent="            ")
+    print(f"   resdash: {first}; step unprofiled {step_ms(speed, 'resdash')}")
+    print("\n".join(rest))
 else:
     print(f"   resdash: no cubecl profile ({how('profile-cuda') or 'no summary in profile.log'})")
 theirs = next(iter(lines(f"{out}/profile-pytorch/stdout")), None)
