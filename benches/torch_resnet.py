@@ -130,7 +130,8 @@ def throughput(args):
             measure(args, depth, nets)
 
 
-def measure(args, depth, which):
+def setup(args, depth, which):
+    """The nets of one configuration, their optimisers and a seeded random batch."""
     device = torch.device(args.device)
     torch.manual_seed(1)
     c, s = args.channels, args.size
@@ -139,6 +140,11 @@ def measure(args, depth, which):
     opts = [sgd(m, 0.1) for m in nets]
     x = torch.randn(args.batch, c, s, s, device=device)
     y = torch.randint(0, 10, (args.batch,), device=device)
+    return device, nets, opts, x, y
+
+
+def measure(args, depth, which):
+    device, nets, opts, x, y = setup(args, depth, which)
 
     def step():
         return train_step(nets, opts, x, y)
@@ -157,7 +163,7 @@ def measure(args, depth, which):
     median = statistics.median(times)
     print(json.dumps({
         "impl": "pytorch", "device": args.device, "depth": depth, "batch": args.batch,
-        "input": f"{c}x{s}x{s}", "nets": which,
+        "input": f"{args.channels}x{args.size}x{args.size}", "nets": which,
         "median_step_ms": round(median * 1e3, 2), "img_per_s": round(args.batch / median, 1),
         "warmup_s": round(warm, 1),
     }), flush=True)
@@ -169,14 +175,7 @@ def profile(args):
     operators. The counterpart of the cubecl profile the GPU check takes of resdash."""
     from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity
-    device = torch.device(args.device)
-    torch.manual_seed(1)
-    c, s = args.channels, args.size
-    kinds = {"pair": [False, True], "residual": [True], "plain": [False]}[args.nets]
-    nets = [ResNet(args.depth, r, c).to(device) for r in kinds]
-    opts = [sgd(m, 0.1) for m in nets]
-    x = torch.randn(args.batch, c, s, s, device=device)
-    y = torch.randint(0, 10, (args.batch,), device=device)
+    device, nets, opts, x, y = setup(args, args.depth, args.nets)
     for _ in range(args.warmup):
         train_step(nets, opts, x, y)
     sync(device)

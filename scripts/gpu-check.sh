@@ -67,8 +67,8 @@ say() { echo "$*" | tee -a "$log" >&2; }
 started=$SECONDS
 
 # run LABEL CAP COMMAND...: runs COMMAND in $OUT/LABEL (its working directory, with a cubecl.toml
-# that sends cubecl's compilation and autotune logs there, plus $extra_toml if set) for at most CAP seconds and never past
-# the budget; stdout to $OUT/LABEL/stdout (and the log), stderr to the log. Never aborts the
+# that sends cubecl's compilation and autotune logs there, plus $extra_toml if set) for at most
+# CAP seconds and never past the budget; stdout to $OUT/LABEL/stdout (and the log), stderr to the log. Never aborts the
 # script; records "label seconds exit" in runs.tsv (exit 125: skipped, 124: timed out).
 run() {
     local label=$1 cap=$2
