@@ -77,6 +77,6 @@ cd "$work/run"
 printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n\n[profiling.logger]\nlevel = "basic"\nfile = "profile.log"\n' >cubecl.toml
 rm -f compile.log autotune.log profile.log
 "$work/target/release/cubecl-lavapipe" "$@" 2> >(grep -v XDG_RUNTIME_DIR >&2)
-echo "first step: $(grep -c 'Compiling kernel' compile.log) kernels compiled," \
-    "$(grep -c 'Fastest result' autotune.log) autotunes; the last step:"
+echo "this run: $(grep -c 'Compiling kernel' compile.log 2>/dev/null) kernels compiled," \
+    "$(grep -c 'Fastest result' autotune.log 2>/dev/null) autotunes; the last step:"
 python3 "$repo/scripts/cubecl_profile.py" profile.log
