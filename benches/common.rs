@@ -5,7 +5,7 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use resdash::config::Shortcut;
 use resdash::data::Batch;
-use resdash::model::ResNetConfig;
+use resdash::model::{Layout, ResNetConfig};
 use resdash::train::eval::batch_tensors;
 use resdash::train::nets::{NetState, forward_backward_all, read_back};
 
@@ -100,6 +100,22 @@ impl<B: AutodiffBackend> Bench<B> {
             images,
             labels,
         }
+    }
+
+    /// The same nets with their activations stored in `layout` (default: the backend's
+    /// [`Layout::preferred`]).
+    #[allow(dead_code)] // each bench binary uses a subset
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        for net in &mut self.nets {
+            net.model = net.model.clone().with_layout(layout);
+        }
+        self
+    }
+
+    #[allow(dead_code)] // each bench binary uses a subset
+    pub fn layout(&self) -> Layout {
+        self.nets[0].model.layout()
     }
 
     /// One step: forward + backward of every net (one thread each, unless serial), one read-back

@@ -7,6 +7,8 @@
 //! `--depth 20,56,110 --nets pair,pair-serial,residual,plain` runs every combination, depth-major
 //! (`pair`: both nets, one thread each, as the trainer runs them; `pair-serial`: one thread).
 //! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
+//! (`--layout channels-first,channels-last`: where activations are stored, an A/B in one run;
+//! default the backend's own, see `resdash::model::Layout`)
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,6 +19,7 @@ use std::time::Instant;
 use burn::tensor::backend::AutodiffBackend;
 use common::{Bench, Nets};
 use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
+use resdash::model::Layout;
 
 struct Args {
     backend: String,
@@ -27,6 +30,8 @@ struct Args {
     nets: Vec<Nets>,
     channels: usize,
     size: usize,
+    /// Empty: the backend's preferred layout.
+    layouts: Vec<Layout>,
 }
 
 fn parse() -> Result<Args, String> {
@@ -39,6 +44,7 @@ fn parse() -> Result<Args, String> {
         nets: vec![Nets::Pair],
         channels: 3,
         size: 32,
+        layouts: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -64,6 +70,7 @@ fn parse() -> Result<Args, String> {
             "--channels" => args.channels = number()?,
             "--size" => args.size = number()?,
             "--nets" => args.nets = list(&value, Nets::parse)?,
+            "--layout" => args.layouts = list(&value, Layout::parse)?,
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -84,7 +91,12 @@ impl BackendJob for Job {
         let a = self.0;
         for &depth in &a.depths {
             for &nets in &a.nets {
-                measure::<B>(&a, depth, nets, &device, backend);
+                if a.layouts.is_empty() {
+                    measure::<B>(&a, depth, nets, None, &device, backend);
+                }
+                for &layout in &a.layouts {
+                    measure::<B>(&a, depth, nets, Some(layout), &device, backend);
+                }
             }
         }
     }
@@ -94,11 +106,15 @@ fn measure<B: AutodiffBackend>(
     a: &Args,
     depth: usize,
     nets: Nets,
+    layout: Option<Layout>,
     device: &B::Device,
     backend: &str,
 ) {
     let started = Instant::now();
     let mut bench = Bench::<B>::new(depth, a.batch, [a.channels, a.size, a.size], nets, device);
+    if let Some(layout) = layout {
+        bench = bench.with_layout(layout);
+    }
     for _ in 0..a.warmup {
         bench.step();
     }
@@ -115,12 +131,13 @@ fn measure<B: AutodiffBackend>(
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     println!(
-        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
+        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"layout\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
         a.batch,
         a.channels,
         a.size,
         a.size,
         nets.name(),
+        bench.layout().name(),
         median * 1e3,
         a.batch as f64 / median,
         warm_s

@@ -9,6 +9,7 @@
 #   sudo apt-get install mesa-vulkan-drivers      # once: the lavapipe Vulkan driver
 #   scripts/cubecl-lavapipe.sh                    # residual ResNet-20, batch 8: launches per step
 #   scripts/cubecl-lavapipe.sh --depth 20 --nets plain --batch 8 --steps 2
+#   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
 #
 # The wgpu feature is not one of resdash's backends, so this builds a throwaway crate under
 # target/cubecl-lavapipe (first build ~15 minutes on 2 cores; later ones reuse it) that depends
@@ -46,6 +47,7 @@ use std::time::Instant;
 use burn::backend::{Autodiff, Wgpu};
 use burn::prelude::Backend;
 use common::{Bench, Nets};
+use resdash::model::Layout;
 
 type B = Autodiff<Wgpu>;
 
@@ -63,6 +65,11 @@ fn main() {
     let nets = Nets::parse(&arg("--nets", "residual")).unwrap_or_else(|e| panic!("{e}"));
     let device = Default::default();
     let mut bench = Bench::<B>::new(depth, batch, [3, 32, 32], nets, &device);
+    let preferred = bench.layout();
+    if let Some(layout) = args.iter().position(|a| a == "--layout").map(|i| &args[i + 1]) {
+        bench = bench.with_layout(Layout::parse(layout).unwrap_or_else(|e| panic!("{e}")));
+    }
+    eprintln!("layout {} (the backend's preferred: {})", bench.layout().name(), preferred.name());
     for step in 0..=steps {
         let t = Instant::now();
         let stats = bench.step();

@@ -155,6 +155,12 @@ if ((residual_ok)); then
 fi
 run profile-pytorch 60 "$PY" "$REPO/benches/torch_resnet.py" --device cuda profile \
     --depth 20 --nets residual --batch 128 --steps 3 --warmup 5
+# Where activations live between convolutions (resdash::model::Layout): channels-last is cuda's
+# default; channels-first is the CPU backends' layout, here to measure what channels-last saves.
+if ((residual_ok)); then
+    run layout-cuda 60 "$BIN/throughput" --backend cuda --depth 20 --nets residual \
+        --batch 128 --steps 10 --warmup 3 --layout channels-last,channels-first
+fi
 
 python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" "$built_from" "$REPO" <<'PY' | tee -a "$log"
 import glob, json, os, sys
@@ -323,6 +329,13 @@ else:
     print(f"   pytorch: no profile ({how('profile-pytorch') or 'no output'})")
 if ours and theirs and theirs["per_step"] and theirs["events"] == "gpu kernels":
     print(f"   resdash launches {launches / theirs['per_step']:.1f}x PyTorch's kernels per step")
+by_layout = {r["layout"]: r for r in lines(f"{out}/layout-cuda/stdout")}
+if len(by_layout) == 2:
+    last, first_ = by_layout["channels-last"], by_layout["channels-first"]
+    print(f"   layout: channels-last {last['img_per_s']} img/s, channels-first {first_['img_per_s']} "
+          f"img/s ({last['img_per_s'] / first_['img_per_s']:.2f}x; lavapipe: 622 vs 908 launches)")
+else:
+    print(f"   layout A/B: {how('layout-cuda') or 'no result'}")
 
 stopped = [l for l, (_, rc) in runs.items() if rc == 124 and l != "speed-cuda" or
            l == "speed-cuda" and rc == 124 and residual_ok]

@@ -3,6 +3,7 @@
 //! switches the shortcut add off and gives the *plain* counterpart with the same layers.
 
 mod block;
+mod layout;
 mod norm;
 mod probe;
 mod shortcut;
@@ -11,9 +12,9 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 pub use block::{BasicBlock, BlockConfig};
+pub use layout::Layout;
 pub use norm::BatchNorm2d;
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
 
@@ -88,6 +89,8 @@ pub struct ResNet<B: Backend> {
     stem_bn: BatchNorm2d<B>,
     blocks: Vec<BasicBlock<B>>,
     fc: Linear<B>,
+    #[module(skip)]
+    layout: Layout,
 }
 
 impl ResNetConfig {
@@ -128,6 +131,7 @@ impl ResNetConfig {
             stem_bn: BatchNorm2d::new(base, device),
             blocks,
             fc: seeded_linear(channels, self.classes, rng, device),
+            layout: Layout::preferred::<B>(),
         }
     }
 }
@@ -135,12 +139,35 @@ impl ResNetConfig {
 impl<B: Backend> ResNet<B> {
     /// Logits `[batch, classes]` for images `[batch, c, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let x = relu(self.stem_bn.forward(self.stem_conv.forward(x))); // [b, 16w, h, w]
+        let x = self.stem(x); // [b, 16w, h, w]
         let x = self
             .blocks
             .iter()
             .fold(x, |x, block| block.forward(x, None)); // [b, 64w, h/4, w/4]
-        self.fc.forward(global_average_pool(x)) // [b, classes]
+        self.fc.forward(global_average_pool(x, self.layout)) // [b, classes]
+    }
+
+    /// Convolution, batch norm, `ReLU`.
+    fn stem(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.stem_bn
+            .forward_then(self.stem_conv.forward(x), &[], true)
+    }
+
+    /// Where the activations between convolutions are stored (set by [`ResNetConfig::init`] to
+    /// the backend's [`Layout::preferred`]). Only speed depends on it.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The same net with its activations stored in `layout`.
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.layout = layout;
+        self.stem_bn.layout = layout;
+        for block in &mut self.blocks {
+            block.set_layout(layout);
+        }
+        self
     }
 
     pub fn blocks(&self) -> &[BasicBlock<B>] {
@@ -173,9 +200,16 @@ impl<B: Backend> ResNet<B> {
 }
 
 /// Mean over the spatial dimensions: `[b, c, h, w]` → `[b, c]`.
-pub(crate) fn global_average_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
-    let [b, c, _, _] = x.dims();
-    x.mean_dim(3).mean_dim(2).reshape([b, c])
+pub(crate) fn global_average_pool<B: Backend>(x: Tensor<B, 4>, layout: Layout) -> Tensor<B, 2> {
+    let [b, c, h, w] = x.dims();
+    match layout {
+        Layout::ChannelsFirst => x.mean_dim(3).mean_dim(2).reshape([b, c]),
+        Layout::ChannelsLast => x
+            .permute(layout::TO_NHWC)
+            .reshape([b, h * w, c])
+            .mean_dim(1)
+            .reshape([b, c]),
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 use burn::module::Module;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
+use super::layout::Layout;
 use super::norm::BatchNorm2d;
 use super::probe::BlockProbes;
 use super::shortcut::{Projection, subsample_pad};
@@ -41,6 +41,8 @@ pub struct BasicBlock<B: Backend> {
     pad_channels: usize,
     #[module(skip)]
     stage: usize,
+    #[module(skip)]
+    layout: Layout,
 }
 
 impl BlockConfig {
@@ -59,6 +61,7 @@ impl BlockConfig {
             stride: self.stride,
             pad_channels: out - inp,
             stage: self.stage,
+            layout: Layout::preferred::<B>(),
         }
     }
 }
@@ -68,30 +71,32 @@ impl<B: Backend> BasicBlock<B> {
     /// tensors are added at the branch input, the shortcut input and the sum (and the block
     /// input if present), so their gradients are the gradients at those points.
     pub fn forward(&self, x: Tensor<B, 4>, probes: Option<&BlockProbes<B>>) -> Tensor<B, 4> {
+        let layout = self.layout;
         let x = match probes.and_then(|p| p.input.as_ref()) {
-            Some(input) => x + input.clone(),
+            Some(input) => layout.add(x, input.clone()),
             None => x,
         };
         let branch_in = match probes {
-            Some(p) => x.clone() + p.branch.clone(),
+            Some(p) => layout.add(x.clone(), p.branch.clone()),
             None => x.clone(),
         };
-        let f = relu(self.bn1.forward(self.conv1.forward(branch_in))); // [b, out, h/s, w/s]
-        let f = self.bn2.forward(self.conv2.forward(f)); // [b, out, h/s, w/s]
-        let sum = if self.residual {
+        let f = self
+            .bn1
+            .forward_then(self.conv1.forward(branch_in), &[], true);
+        let f = self.conv2.forward(f); // [b, out, h/s, w/s]
+        // s = F(x) + S(x) (+ the sum probe, zero), then ReLU: all in bn2's epilogue.
+        let mut addends = Vec::with_capacity(2);
+        if self.residual {
             let shortcut_in = match probes.and_then(|p| p.shortcut.as_ref()) {
-                Some(p) => x + p.clone(),
+                Some(p) => layout.add(x, p.clone()),
                 None => x,
             };
-            f + self.shortcut(shortcut_in)
-        } else {
-            f
-        };
-        let sum = match probes {
-            Some(p) => sum + p.sum.clone(),
-            None => sum,
-        };
-        relu(sum)
+            addends.push(self.shortcut(shortcut_in));
+        }
+        if let Some(p) = probes {
+            addends.push(p.sum.clone());
+        }
+        self.bn2.forward_then(f, &addends, true)
     }
 
     /// `S_b(x)`: identity, option A subsample + zero channels, or option B projection.
@@ -99,7 +104,16 @@ impl<B: Backend> BasicBlock<B> {
         match &self.projection {
             Some(projection) => projection.forward(x),
             None if self.stride == 1 && self.pad_channels == 0 => x,
-            None => subsample_pad(x, self.pad_channels),
+            None => subsample_pad(x, self.pad_channels, self.layout),
+        }
+    }
+
+    pub(crate) fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+        self.bn1.layout = layout;
+        self.bn2.layout = layout;
+        if let Some(projection) = &mut self.projection {
+            projection.set_layout(layout);
         }
     }
 

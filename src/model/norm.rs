@@ -7,9 +7,16 @@
 //! training step. Here the per-channel factors are repeated to `[b * c, 1]` (tiny) so the
 //! backend's vectorised row-broadcast path applies, and the statistics are row means of the
 //! contiguous view.
+//!
+//! With [`Layout::ChannelsLast`] (cubecl backends) the rows are `[b * h * w, c]` instead: a view
+//! of the convolution's channels-last output, one reduction per statistic, and `[1, c]` factors
+//! broadcast along the rows (see [`super::layout`]).
 
 use burn::module::{Module, Param, RunningState};
 use burn::prelude::*;
+use burn::tensor::activation;
+
+use super::layout::{Layout, TO_NCHW, TO_NHWC};
 
 #[derive(Module, Debug)]
 pub struct BatchNorm2d<B: Backend> {
@@ -17,6 +24,8 @@ pub struct BatchNorm2d<B: Backend> {
     pub beta: Param<Tensor<B, 1>>,
     pub running_mean: RunningState<Tensor<B, 1>>,
     pub running_var: RunningState<Tensor<B, 1>>,
+    #[module(skip)]
+    pub(crate) layout: Layout,
 }
 
 const MOMENTUM: f64 = 0.1;
@@ -29,6 +38,7 @@ impl<B: Backend> BatchNorm2d<B> {
             beta: Param::from_tensor(Tensor::zeros([channels], device)),
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
+            layout: Layout::preferred::<B>(),
         }
     }
 
@@ -38,6 +48,40 @@ impl<B: Backend> BatchNorm2d<B> {
 
     /// Batch statistics when autodiff is on (training), running statistics otherwise.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_then(x, &[], false)
+    }
+
+    /// `BN(x) + addends[0] + …`, then `ReLU` if `relu`: a block's tail (`relu(BN(conv) + S(x))`)
+    /// in one call, so that with channels-last the adds and the `ReLU` run on the same rows view
+    /// as the normalisation and fuse with it, instead of each converting views again.
+    pub fn forward_then(
+        &self,
+        x: Tensor<B, 4>,
+        addends: &[Tensor<B, 4>],
+        relu: bool,
+    ) -> Tensor<B, 4> {
+        match self.layout {
+            Layout::ChannelsFirst => {
+                let y = addends
+                    .iter()
+                    .fold(self.forward_channels_first(x), |y, a| y + a.clone());
+                if relu { activation::relu(y) } else { y }
+            }
+            Layout::ChannelsLast => {
+                let [b, c, h, w] = x.dims();
+                let rows = |t: Tensor<B, 4>| t.permute(TO_NHWC).reshape([b * h * w, c]);
+                let y = addends
+                    .iter()
+                    .fold(self.normalize_rows(rows(x), b * h * w), |y, a| {
+                        y + rows(a.clone())
+                    });
+                let y = if relu { activation::relu(y) } else { y };
+                y.reshape([b, h, w, c]).permute(TO_NCHW)
+            }
+        }
+    }
+
+    fn forward_channels_first(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let [b, c, h, w] = x.dims();
         let rows = x.reshape([b * c, h * w]); // [b*c, hw], contiguous
         let (centered, scale) = if B::ad_enabled(&rows.device()) {
@@ -60,6 +104,24 @@ impl<B: Backend> BatchNorm2d<B> {
         };
         let y = centered * per_row(scale, b) + per_row(self.beta.val().reshape([1, c]), b);
         y.reshape([b, c, h, w])
+    }
+
+    /// The same maths on rows `[count, c]` (channels-last: `count` = `b * h * w`).
+    fn normalize_rows(&self, rows: Tensor<B, 2>, count: usize) -> Tensor<B, 2> {
+        let [_, c] = rows.dims();
+        let gamma = self.gamma.val().reshape([1, c]);
+        let (centered, scale) = if B::ad_enabled(&rows.device()) {
+            let mean = rows.clone().mean_dim(0); // [1, c]
+            let centered = rows - mean.clone();
+            let var = centered.clone().square().mean_dim(0); // [1, c]
+            self.update_running(mean.reshape([c]), var.clone().reshape([c]), count);
+            (centered, gamma / var.add_scalar(EPSILON).sqrt())
+        } else {
+            let mean = self.running_mean.value().reshape([1, c]);
+            let var = self.running_var.value().reshape([1, c]);
+            (rows - mean, gamma / var.add_scalar(EPSILON).sqrt())
+        };
+        centered * scale + self.beta.val().reshape([1, c])
     }
 
     fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {

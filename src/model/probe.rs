@@ -3,7 +3,6 @@
 //! gradient at the point where it is added, and adding zero leaves the forward value unchanged.
 
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use super::{ResNet, global_average_pool};
 
@@ -79,7 +78,7 @@ impl<B: Backend> ResNet<B> {
         let device = x.device();
         let image = probe(x.dims(), &device);
         let x = x + image.clone();
-        let mut x = relu(self.stem_bn.forward(self.stem_conv.forward(x))); // [b, 16w, h, w]
+        let mut x = self.stem(x); // [b, 16w, h, w]
         let mut blocks = Vec::with_capacity(self.blocks.len());
         let mut outputs = Vec::with_capacity(self.blocks.len());
         for (i, block) in self.blocks.iter().enumerate() {
@@ -110,7 +109,7 @@ impl<B: Backend> ResNet<B> {
             outputs.push(x.clone());
             blocks.push(p);
         }
-        let pooled = global_average_pool(x); // [b, 64w]
+        let pooled = global_average_pool(x, self.layout()); // [b, 64w]
         let features = probe(pooled.dims(), &device);
         let logits = self.fc.forward(pooled + features.clone());
         (

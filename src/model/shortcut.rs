@@ -6,6 +6,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
+use super::layout::Layout;
 use super::norm::BatchNorm2d;
 
 use super::he_conv;
@@ -34,6 +35,10 @@ impl<B: Backend> Projection<B> {
         self.bn.forward(self.conv.forward(x))
     }
 
+    pub(crate) fn set_layout(&mut self, layout: Layout) {
+        self.bn.layout = layout;
+    }
+
     pub fn trainable_params(&self) -> usize {
         self.conv.weight.shape().num_elements() + 2 * self.bn.gamma.shape().num_elements()
     }
@@ -41,20 +46,37 @@ impl<B: Backend> Projection<B> {
 
 /// Option A: keep every second row and column, then append `extra` zero channels.
 ///
-/// Subsampling is a reshape to `[b, c, h/2, 2, w/2, 2]` and a plain slice of index 0 in the two
-/// size-2 axes: no stepped slice, which is a slow path on some backends.
-pub fn subsample_pad<B: Backend>(x: Tensor<B, 4>, extra: usize) -> Tensor<B, 4> {
+/// Subsampling is a reshape that splits `h` and `w` into `[h/2, 2]` and `[w/2, 2]` and a plain
+/// slice of index 0 in the two size-2 axes: no stepped slice, which is a slow path on some
+/// backends. With channels-last the same is done on the `[b, h, w, c]` view.
+pub fn subsample_pad<B: Backend>(x: Tensor<B, 4>, extra: usize, layout: Layout) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
     let (h2, w2) = (h / 2, w / 2);
-    let x = x
-        .reshape([b, c, h2, 2, w2, 2])
-        .slice([0..b, 0..c, 0..h2, 0..1, 0..w2, 0..1])
-        .reshape([b, c, h2, w2]); // [b, c, h/2, w/2]
-    if extra == 0 {
-        return x;
+    let device = x.device();
+    match layout {
+        Layout::ChannelsFirst => {
+            let x = x
+                .reshape([b, c, h2, 2, w2, 2])
+                .slice([0..b, 0..c, 0..h2, 0..1, 0..w2, 0..1])
+                .reshape([b, c, h2, w2]); // [b, c, h/2, w/2]
+            if extra == 0 {
+                return x;
+            }
+            let zeros = Tensor::zeros([b, extra, h2, w2], &device);
+            Tensor::cat(vec![x, zeros], 1) // [b, c + extra, h/2, w/2]
+        }
+        Layout::ChannelsLast => layout.map(x, |x| {
+            let x = x
+                .reshape([b, h2, 2, w2, 2, c])
+                .slice([0..b, 0..h2, 0..1, 0..w2, 0..1, 0..c])
+                .reshape([b, h2, w2, c]); // [b, h/2, w/2, c]
+            if extra == 0 {
+                return x;
+            }
+            let zeros = Tensor::zeros([b, h2, w2, extra], &device);
+            Tensor::cat(vec![x, zeros], 3) // [b, h/2, w/2, c + extra]
+        }),
     }
-    let zeros = Tensor::zeros([b, extra, h2, w2], &x.device());
-    Tensor::cat(vec![x, zeros], 1) // [b, c + extra, h/2, w/2]
 }
 
 #[cfg(test)]
@@ -69,14 +91,17 @@ mod tests {
         let x = Tensor::<B, 1, Int>::arange(0..32, &device)
             .float()
             .reshape([1, 2, 4, 4]);
-        let y = subsample_pad(x, 2);
-        assert_eq!(y.dims(), [1, 4, 2, 2]);
-        let v: Vec<f32> = y.into_data().to_vec().unwrap();
-        assert_eq!(
-            v,
-            vec![
-                0., 2., 8., 10., 16., 18., 24., 26., 0., 0., 0., 0., 0., 0., 0., 0.
-            ]
-        );
+        for layout in [Layout::ChannelsFirst, Layout::ChannelsLast] {
+            let y = subsample_pad(x.clone(), 2, layout);
+            assert_eq!(y.dims(), [1, 4, 2, 2]);
+            let v: Vec<f32> = y.into_data().to_vec().unwrap();
+            assert_eq!(
+                v,
+                vec![
+                    0., 2., 8., 10., 16., 18., 24., 26., 0., 0., 0., 0., 0., 0., 0., 0.
+                ],
+                "{layout:?}"
+            );
+        }
     }
 }
