@@ -10,6 +10,7 @@
 #   scripts/cubecl-lavapipe.sh                    # residual ResNet-20, batch 8: launches per step
 #   scripts/cubecl-lavapipe.sh --depth 20 --nets plain --batch 8 --steps 2
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
+#   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
 #
 # The wgpu feature is not one of resdash's backends, so this builds a throwaway crate under
 # target/cubecl-lavapipe (first build ~15 minutes on 2 cores; later ones reuse it) that depends
@@ -44,8 +45,10 @@ mod common;
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, Wgpu};
-use burn::prelude::Backend;
+use burn::backend::{Autodiff, Flex, Wgpu};
+use burn::prelude::{Backend, Tensor};
+use burn::tensor::ElementConversion;
+use burn::tensor::backend::AutodiffBackend;
 use common::{Bench, Nets};
 use resdash::model::Layout;
 
@@ -64,6 +67,9 @@ fn main() {
     let steps: usize = arg("--steps", "2").parse().expect("--steps: a number");
     let nets = Nets::parse(&arg("--nets", "residual")).unwrap_or_else(|e| panic!("{e}"));
     let device = Default::default();
+    if args.iter().any(|a| a == "--probe-check") {
+        return probe_check(depth, batch);
+    }
     let mut bench = Bench::<B>::new(depth, batch, [3, 32, 32], nets, &device);
     let preferred = bench.layout();
     if let Some(layout) = args.iter().position(|a| a == "--layout").map(|i| &args[i + 1]) {
@@ -78,12 +84,54 @@ fn main() {
         eprintln!("{what} {step}: {:.2} s, losses {stats:?}", t.elapsed().as_secs_f64());
     }
 }
+
+/// The residual net's first step as a probe step, on wgpu (its preferred layout) and on flex:
+/// every block's branch, shortcut and sum probe gradient RMS, compared.
+fn probe_check(depth: usize, batch: usize) {
+    let wgpu = probe_rms::<B>(depth, batch, &Default::default());
+    let flex = probe_rms::<Autodiff<Flex>>(depth, batch, &Default::default());
+    let worst = wgpu
+        .iter()
+        .zip(&flex)
+        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-12))
+        .fold(0f32, f32::max);
+    eprintln!("probe gradients, wgpu {wgpu:?}");
+    eprintln!("probe gradients, flex {flex:?}");
+    eprintln!("probe check: {} magnitudes, largest relative difference {worst:.1e}", wgpu.len());
+}
+
+fn probe_rms<A: AutodiffBackend>(depth: usize, batch: usize, device: &A::Device) -> Vec<f32> {
+    let bench = Bench::<A>::new(depth, batch, [3, 32, 32], Nets::ResidualOnly, device);
+    eprintln!("{}: layout {}", std::any::type_name::<A>(), bench.layout().name());
+    let pass = bench.nets[0].forward_backward(bench.images.clone(), bench.labels.clone(), true);
+    let (probes, raw) = pass.probes.expect("a probe step has probes");
+    let rms = |t: Option<Tensor<A::InnerBackend, 4>>| {
+        let t = t.expect("a probe the loss depends on");
+        t.square().mean().sqrt().into_scalar().elem::<f32>()
+    };
+    probes
+        .blocks
+        .iter()
+        .flat_map(|p| {
+            [
+                rms(p.branch.grad(&raw)),
+                rms(p.shortcut.as_ref().and_then(|s| s.grad(&raw))),
+                rms(p.sum.grad(&raw)),
+            ]
+        })
+        .collect()
+}
 RS
 CARGO_TARGET_DIR=$work/target cargo build --release --quiet --manifest-path "$work/Cargo.toml"
 cd "$work/run"
 printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n\n[profiling.logger]\nlevel = "basic"\nfile = "profile.log"\n' >cubecl.toml
 rm -f compile.log autotune.log profile.log
 "$work/target/release/cubecl-lavapipe" "$@" 2> >(grep -v XDG_RUNTIME_DIR >&2)
-echo "this run: $(grep -c 'Compiling kernel' compile.log 2>/dev/null) kernels compiled," \
-    "$(grep -c 'Fastest result' autotune.log 2>/dev/null) autotunes; the last step:"
-python3 "$repo/scripts/cubecl_profile.py" profile.log
+kernels="$(grep -c 'Compiling kernel' compile.log 2>/dev/null || true) kernels compiled"
+tuned="$(grep -c 'Fastest result' autotune.log 2>/dev/null || true) autotunes"
+if [[ " $* " == *" --probe-check "* ]]; then
+    echo "this run: $kernels, $tuned"  # one probe step, no timed step to profile
+else
+    echo "this run: $kernels, $tuned; the last step:"
+    python3 "$repo/scripts/cubecl_profile.py" profile.log
+fi
