@@ -89,8 +89,6 @@ pub struct ResNet<B: Backend> {
     stem_bn: BatchNorm2d<B>,
     blocks: Vec<BasicBlock<B>>,
     fc: Linear<B>,
-    #[module(skip)]
-    layout: Layout,
 }
 
 impl ResNetConfig {
@@ -131,7 +129,6 @@ impl ResNetConfig {
             stem_bn: BatchNorm2d::new(base, device),
             blocks,
             fc: seeded_linear(channels, self.classes, rng, device),
-            layout: Layout::preferred::<B>(),
         }
     }
 }
@@ -144,7 +141,7 @@ impl<B: Backend> ResNet<B> {
             .blocks
             .iter()
             .fold(x, |x, block| block.forward(x, None)); // [b, 64w, h/4, w/4]
-        self.fc.forward(global_average_pool(x, self.layout)) // [b, classes]
+        self.fc.forward(global_average_pool(x, self.layout())) // [b, classes]
     }
 
     /// Convolution, batch norm, `ReLU`.
@@ -153,16 +150,16 @@ impl<B: Backend> ResNet<B> {
             .forward_then(self.stem_conv.forward(x), &[], true)
     }
 
-    /// Where the activations between convolutions are stored (set by [`ResNetConfig::init`] to
-    /// the backend's [`Layout::preferred`]). Only speed depends on it.
+    /// Where the activations between convolutions are stored: the backend's
+    /// [`Layout::preferred`] unless set by [`ResNet::with_layout`]. Only speed depends on it.
+    /// Each batch norm holds it (it picks the formulation); the stem's speaks for the net.
     pub fn layout(&self) -> Layout {
-        self.layout
+        self.stem_bn.layout
     }
 
     /// The same net with its activations stored in `layout`.
     #[must_use]
     pub fn with_layout(mut self, layout: Layout) -> Self {
-        self.layout = layout;
         self.stem_bn.layout = layout;
         for block in &mut self.blocks {
             block.set_layout(layout);

@@ -41,8 +41,6 @@ pub struct BasicBlock<B: Backend> {
     pad_channels: usize,
     #[module(skip)]
     stage: usize,
-    #[module(skip)]
-    layout: Layout,
 }
 
 impl BlockConfig {
@@ -61,7 +59,6 @@ impl BlockConfig {
             stride: self.stride,
             pad_channels: out - inp,
             stage: self.stage,
-            layout: Layout::preferred::<B>(),
         }
     }
 }
@@ -71,7 +68,7 @@ impl<B: Backend> BasicBlock<B> {
     /// tensors are added at the branch input, the shortcut input and the sum (and the block
     /// input if present), so their gradients are the gradients at those points.
     pub fn forward(&self, x: Tensor<B, 4>, probes: Option<&BlockProbes<B>>) -> Tensor<B, 4> {
-        let layout = self.layout;
+        let layout = self.layout();
         let x = match probes.and_then(|p| p.input.as_ref()) {
             Some(input) => layout.add(x, input.clone()),
             None => x,
@@ -104,12 +101,16 @@ impl<B: Backend> BasicBlock<B> {
         match &self.projection {
             Some(projection) => projection.forward(x),
             None if self.stride == 1 && self.pad_channels == 0 => x,
-            None => subsample_pad(x, self.pad_channels, self.layout),
+            None => subsample_pad(x, self.pad_channels, self.layout()),
         }
     }
 
+    /// Where this block's activations are stored (its batch norms hold it).
+    fn layout(&self) -> Layout {
+        self.bn1.layout
+    }
+
     pub(crate) fn set_layout(&mut self, layout: Layout) {
-        self.layout = layout;
         self.bn1.layout = layout;
         self.bn2.layout = layout;
         if let Some(projection) = &mut self.projection {
