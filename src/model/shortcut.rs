@@ -52,31 +52,33 @@ impl<B: Backend> Projection<B> {
 pub fn subsample_pad<B: Backend>(x: Tensor<B, 4>, extra: usize, layout: Layout) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
     let (h2, w2) = (h / 2, w / 2);
-    let device = x.device();
     match layout {
         Layout::ChannelsFirst => {
             let x = x
                 .reshape([b, c, h2, 2, w2, 2])
                 .slice([0..b, 0..c, 0..h2, 0..1, 0..w2, 0..1])
                 .reshape([b, c, h2, w2]); // [b, c, h/2, w/2]
-            if extra == 0 {
-                return x;
-            }
-            let zeros = Tensor::zeros([b, extra, h2, w2], &device);
-            Tensor::cat(vec![x, zeros], 1) // [b, c + extra, h/2, w/2]
+            append_zeros(x, extra, 1) // [b, c + extra, h/2, w/2]
         }
         Layout::ChannelsLast => layout.map(x, |x| {
             let x = x
                 .reshape([b, h2, 2, w2, 2, c])
                 .slice([0..b, 0..h2, 0..1, 0..w2, 0..1, 0..c])
                 .reshape([b, h2, w2, c]); // [b, h/2, w/2, c]
-            if extra == 0 {
-                return x;
-            }
-            let zeros = Tensor::zeros([b, h2, w2, extra], &device);
-            Tensor::cat(vec![x, zeros], 3) // [b, h/2, w/2, c + extra]
+            append_zeros(x, extra, 3) // [b, h/2, w/2, c + extra]
         }),
     }
+}
+
+/// `x` with `extra` zero entries appended along `axis`.
+fn append_zeros<B: Backend>(x: Tensor<B, 4>, extra: usize, axis: usize) -> Tensor<B, 4> {
+    if extra == 0 {
+        return x;
+    }
+    let mut dims = x.dims();
+    dims[axis] = extra;
+    let zeros = Tensor::zeros(dims, &x.device());
+    Tensor::cat(vec![x, zeros], axis)
 }
 
 #[cfg(test)]
