@@ -12,7 +12,7 @@
 //! of the convolution's channels-last output, one reduction per statistic, and `[1, c]` factors
 //! broadcast along the rows (see [`super::layout`]).
 
-use burn::module::{Module, Param, RunningState};
+use burn::module::{Module, ModuleMapper, Param, RunningState};
 use burn::prelude::*;
 use burn::tensor::activation;
 
@@ -69,10 +69,12 @@ impl<B: Backend> BatchNorm2d<B> {
             }
             Layout::ChannelsLast => {
                 let [b, c, h, w] = x.dims();
+                // The `[1, c]` factors first: see `normalize_rows`.
+                let factors = self.row_factors();
                 let rows = |t: Tensor<B, 4>| t.permute(TO_NHWC).reshape([b * h * w, c]);
                 let y = addends
                     .iter()
-                    .fold(self.normalize_rows(rows(x), b * h * w), |y, a| {
+                    .fold(self.normalize_rows(rows(x), factors), |y, a| {
                         y + rows(a.clone())
                     });
                 let y = if relu { activation::relu(y) } else { y };
@@ -93,7 +95,7 @@ impl<B: Backend> BatchNorm2d<B> {
                 .mean_dim(1)
                 .reshape([b, c])
                 .mean_dim(0); // [1, c]
-            self.update_running(mean.reshape([c]), var.clone().reshape([c]), b * h * w);
+            self.update_running(mean.clone(), var.clone(), b * h * w);
             let scale = self.gamma.val().reshape([1, c]) / var.add_scalar(EPSILON).sqrt();
             (centered, scale)
         } else {
@@ -106,43 +108,99 @@ impl<B: Backend> BatchNorm2d<B> {
         y.reshape([b, c, h, w])
     }
 
-    /// The same maths on rows `[count, c]` (channels-last: `count` = `b * h * w`).
-    fn normalize_rows(&self, rows: Tensor<B, 2>, count: usize) -> Tensor<B, 2> {
-        let [_, c] = rows.dims();
-        let gamma = self.gamma.val().reshape([1, c]);
-        let (centered, scale) = if B::ad_enabled(&rows.device()) {
-            let mean = rows.clone().mean_dim(0); // [1, c]
-            let centered = rows - mean.clone();
-            let var = centered.clone().square().mean_dim(0); // [1, c]
-            self.update_running(mean.reshape([c]), var.clone().reshape([c]), count);
-            (centered, gamma / var.add_scalar(EPSILON).sqrt())
-        } else {
-            let mean = self.running_mean.value().reshape([1, c]);
-            let var = self.running_var.value().reshape([1, c]);
-            (rows - mean, gamma / var.add_scalar(EPSILON).sqrt())
-        };
-        centered * scale + self.beta.val().reshape([1, c])
-    }
-
-    fn update_running(&self, mean: Tensor<B, 1>, var: Tensor<B, 1>, count: usize) {
-        let unbiased = count as f64 / (count.max(2) - 1) as f64;
-        let mean = mean.detach();
-        let var = var.detach().mul_scalar(unbiased);
-        let running_mean =
-            self.running_mean.value_sync().mul_scalar(1.0 - MOMENTUM) + mean.mul_scalar(MOMENTUM);
-        let running_var =
-            self.running_var.value_sync().mul_scalar(1.0 - MOMENTUM) + var.mul_scalar(MOMENTUM);
-        // burn's RunningState keeps one pending value per thread and averages them on a later
-        // sync. The trainer runs each net's step on a fresh worker thread, so settle the update
-        // now, on the thread that made it, instead of letting stale entries pile up.
-        for (state, value) in [
-            (&self.running_mean, running_mean),
-            (&self.running_var, running_var),
-        ] {
-            state.update(value.detach());
-            state.value_sync();
+    /// Running mean, running variance, gamma and beta as `[1, c]` rows.
+    fn row_factors(&self) -> RowFactors<B> {
+        let c = self.channels();
+        RowFactors {
+            running_mean: self.running_mean.value().reshape([1, c]),
+            running_var: self.running_var.value().reshape([1, c]),
+            gamma: self.gamma.val().reshape([1, c]),
+            beta: self.beta.val().reshape([1, c]),
         }
     }
+
+    /// The same maths on rows `[count, c]` (channels-last: `count` = `b * h * w`), written so
+    /// that burn's fusion (0.21) runs it in training as three kernels: two fused reductions and
+    /// one element-wise pass that also takes the caller's epilogue.
+    ///
+    /// - Both statistics reduce the rows shifted by the running mean `k` (a constant here):
+    ///   `m1 = E[x - k]` and `m2 = E[(x - k)²]`, so `mean = k + m1` and `var = m2 - m1²`. The
+    ///   shift and the square fuse into the reductions' reads. Centring on the batch mean first
+    ///   (`E[(x - E[x])²]`) ran as reduce, subtract, square, reduce: four kernels and a
+    ///   `[count, c]` temporary written and read back. The shift keeps `m2 - m1²` from
+    ///   cancelling once the running mean tracks the batch mean (the shifted-data algorithm);
+    ///   inputs far from zero, first steps included, are tested against the centred path.
+    /// - Each running statistic's update is issued right after its reduction, so it fuses onto
+    ///   that reduction's `[1, c]` output instead of running as tiny kernels of its own.
+    /// - The `[1, c]` factors come already reshaped ([`Self::row_factors`], called before the
+    ///   layout change): burn fuses a reduction with its prologue only when the block starts
+    ///   with an element-wise op of the reduced shape, not with a reshape.
+    fn normalize_rows(&self, rows: Tensor<B, 2>, factors: RowFactors<B>) -> Tensor<B, 2> {
+        let [count, _] = rows.dims();
+        let RowFactors {
+            running_mean: k,
+            running_var,
+            gamma,
+            beta,
+        } = factors;
+        let (mean, var) = if B::ad_enabled(&rows.device()) {
+            let m1 = (rows.clone() - k.clone()).mean_dim(0); // [1, c]
+            let mean = k.clone() + m1.clone();
+            set_running(&self.running_mean, ema(k.clone(), mean.clone(), 1.0));
+            let m2 = (rows.clone() - k).square().mean_dim(0); // [1, c]
+            let var = (m2 - m1.square()).clamp_min(0.0);
+            let unbiased = count as f64 / (count.max(2) - 1) as f64;
+            set_running(&self.running_var, ema(running_var, var.clone(), unbiased));
+            (mean, var)
+        } else {
+            (k, running_var)
+        };
+        let scale = gamma / var.add_scalar(EPSILON).sqrt();
+        let shift = beta - mean * scale.clone();
+        rows * scale + shift
+    }
+
+    /// The running statistics' update from `[1, c]` batch statistics (channels-first).
+    fn update_running(&self, mean: Tensor<B, 2>, var: Tensor<B, 2>, count: usize) {
+        let unbiased = count as f64 / (count.max(2) - 1) as f64;
+        let [running_mean, running_var] =
+            [&self.running_mean, &self.running_var].map(|s| s.value().unsqueeze::<2>());
+        set_running(&self.running_mean, ema(running_mean, mean, 1.0));
+        set_running(&self.running_var, ema(running_var, var, unbiased));
+    }
+}
+
+/// The batch norm's `[1, c]` factors (see [`BatchNorm2d::normalize_rows`]).
+struct RowFactors<B: Backend> {
+    running_mean: Tensor<B, 2>,
+    running_var: Tensor<B, 2>,
+    gamma: Tensor<B, 2>,
+    beta: Tensor<B, 2>,
+}
+
+/// `(1 - momentum) * running + momentum * factor * batch` as the `[c]` a running state holds;
+/// `factor` turns the batch variance unbiased (`n / (n - 1)`), as `PyTorch` does.
+fn ema<B: Backend>(running: Tensor<B, 2>, batch: Tensor<B, 2>, factor: f64) -> Tensor<B, 1> {
+    let [_, c] = running.dims();
+    let updated = running.mul_scalar(1.0 - MOMENTUM) + batch.detach().mul_scalar(MOMENTUM * factor);
+    updated.reshape([c])
+}
+
+/// Replaces a running statistic's value. `RunningState`'s clones share one value (that is how
+/// `update(&self)` works from `forward(&self)`), so mapping a clone sets it for every holder.
+fn set_running<B: Backend>(state: &RunningState<Tensor<B, 1>>, value: Tensor<B, 1>) {
+    struct Set<B: Backend>(Option<Tensor<B, 1>>);
+    impl<B: Backend> ModuleMapper<B> for Set<B> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, old, _) = param.consume();
+            let new = match self.0.take() {
+                Some(value) => value.reshape(old.shape()),
+                None => old,
+            };
+            Param::initialized(id, new)
+        }
+    }
+    let _ = state.clone().map(&mut Set(Some(value)));
 }
 
 /// `[1, c]` → `[b * c, 1]`: one value per row of the `[b * c, hw]` view.
@@ -224,6 +282,67 @@ mod tests {
         let mean: Vec<f32> = bn.running_mean.value().into_data().to_vec().unwrap();
         let expected = 0.9 * (0.1 * 10.0) + 0.1 * 20.0;
         assert!((mean[0] - expected).abs() < 1e-5, "{mean:?} vs {expected}");
+    }
+
+    #[test]
+    fn channels_last_rows_match_channels_first_over_steps_far_from_zero() {
+        // The channels-last statistics are shifted by the running mean (zero on the first step,
+        // the batch mean's EMA after), so compare several steps on inputs whose mean is far from
+        // zero against the centred channels-first path: outputs, gradients, running statistics.
+        let device = Default::default();
+        B::seed(&device, 11);
+        let [first, last] = [Layout::ChannelsFirst, Layout::ChannelsLast].map(|layout| {
+            let mut bn = BatchNorm2d::<B>::new(3, &device);
+            bn.layout = layout;
+            bn
+        });
+        let offsets = Tensor::<B, 4>::from_floats([[[[20.0]], [[-5.0]], [[0.5]]]], &device);
+        let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
+            let scale = a.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let worst = a
+                .iter()
+                .zip(&b)
+                .fold(0f32, |m, (u, v)| m.max((u - v).abs()));
+            assert!(worst / scale < 1e-4, "{what}: {a:?} vs {b:?}");
+        };
+        let values = |data: TensorData| data.to_vec::<f32>().unwrap();
+        for step in 0..4 {
+            let normal = burn::tensor::Distribution::Normal(0.0, 3.0);
+            let x = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device) + offsets.clone();
+            let weights = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device);
+            let [a, b] = [&first, &last].map(|bn| {
+                let x = x.clone().require_grad();
+                let y = bn.forward_then(x.clone(), &[], true);
+                let grads = (y.clone() * weights.clone()).sum().backward();
+                (
+                    [
+                        y.into_data(),
+                        x.grad(&grads).unwrap().into_data(),
+                        bn.gamma.grad(&grads).unwrap().into_data(),
+                        bn.beta.grad(&grads).unwrap().into_data(),
+                    ]
+                    .map(values),
+                    [bn.running_mean.value(), bn.running_var.value()]
+                        .map(|t| values(t.into_data())),
+                )
+            });
+            let names = [
+                "output",
+                "input gradient",
+                "gamma gradient",
+                "beta gradient",
+            ];
+            for ((u, v), name) in a.0.into_iter().zip(b.0).zip(names) {
+                close(u, v, &format!("step {step}: {name}"));
+            }
+            for ((u, v), name) in
+                a.1.into_iter()
+                    .zip(b.1)
+                    .zip(["running mean", "running var"])
+            {
+                close(u, v, &format!("step {step}: {name}"));
+            }
+        }
     }
 
     #[test]
