@@ -149,8 +149,10 @@ impl<B: Backend> BatchNorm2d<B> {
             set_running(&self.running_mean, ema(k.clone(), mean.clone(), 1.0));
             let m2 = (rows.clone() - k).square().mean_dim(0); // [1, c]
             let var = (m2 - m1.square()).clamp_min(0.0);
-            let unbiased = count as f64 / (count.max(2) - 1) as f64;
-            set_running(&self.running_var, ema(running_var, var.clone(), unbiased));
+            set_running(
+                &self.running_var,
+                ema(running_var, var.clone(), unbiased(count)),
+            );
             (mean, var)
         } else {
             (k, running_var)
@@ -162,11 +164,10 @@ impl<B: Backend> BatchNorm2d<B> {
 
     /// The running statistics' update from `[1, c]` batch statistics (channels-first).
     fn update_running(&self, mean: Tensor<B, 2>, var: Tensor<B, 2>, count: usize) {
-        let unbiased = count as f64 / (count.max(2) - 1) as f64;
         let [running_mean, running_var] =
             [&self.running_mean, &self.running_var].map(|s| s.value().unsqueeze::<2>());
         set_running(&self.running_mean, ema(running_mean, mean, 1.0));
-        set_running(&self.running_var, ema(running_var, var, unbiased));
+        set_running(&self.running_var, ema(running_var, var, unbiased(count)));
     }
 }
 
@@ -184,6 +185,11 @@ fn ema<B: Backend>(running: Tensor<B, 2>, batch: Tensor<B, 2>, factor: f64) -> T
     let [_, c] = running.dims();
     let updated = running.mul_scalar(1.0 - MOMENTUM) + batch.detach().mul_scalar(MOMENTUM * factor);
     updated.reshape([c])
+}
+
+/// `n / (n - 1)`: the factor that turns a batch variance over `n` values unbiased.
+fn unbiased(n: usize) -> f64 {
+    n as f64 / (n.max(2) - 1) as f64
 }
 
 /// Replaces a running statistic's value. `RunningState`'s clones share one value (that is how
