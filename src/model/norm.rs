@@ -95,7 +95,7 @@ impl<B: Backend> BatchNorm2d<B> {
                 .mean_dim(1)
                 .reshape([b, c])
                 .mean_dim(0); // [1, c]
-            self.update_running(mean.clone(), var.clone(), b * h * w);
+            self.update_running(mean, var.clone(), b * h * w);
             let scale = self.gamma.val().reshape([1, c]) / var.add_scalar(EPSILON).sqrt();
             (centered, scale)
         } else {
