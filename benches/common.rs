@@ -2,7 +2,7 @@
 //! criterion bench and the throughput harness.
 
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
+use resdash::backend::TrainBackend;
 use resdash::config::Shortcut;
 use resdash::data::Batch;
 use resdash::model::{Layout, ResNetConfig};
@@ -54,14 +54,14 @@ impl Nets {
     }
 }
 
-pub struct Bench<B: AutodiffBackend> {
+pub struct Bench<B: TrainBackend> {
     pub nets: Vec<NetState<B>>,
     serial: bool,
     pub images: Tensor<B, 4>,
     pub labels: Tensor<B, 1, Int>,
 }
 
-impl<B: AutodiffBackend> Bench<B> {
+impl<B: TrainBackend> Bench<B> {
     /// A seeded random batch of `shape` = `[channels, height, width]` images, 10 classes
     /// (`[3, 32, 32]` is CIFAR's shape).
     pub fn new(

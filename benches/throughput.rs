@@ -16,8 +16,8 @@ mod common;
 
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
 use common::{Bench, Nets};
+use resdash::backend::TrainBackend;
 use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
 use resdash::model::Layout;
 
@@ -87,7 +87,7 @@ struct Job(Args);
 impl BackendJob for Job {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
+    fn run<B: TrainBackend>(self, device: B::Device, backend: &'static str) {
         let a = self.0;
         for &depth in &a.depths {
             for &nets in &a.nets {
@@ -102,7 +102,7 @@ impl BackendJob for Job {
     }
 }
 
-fn measure<B: AutodiffBackend>(
+fn measure<B: TrainBackend>(
     a: &Args,
     depth: usize,
     nets: Nets,
@@ -148,7 +148,7 @@ fn measure<B: AutodiffBackend>(
 /// PyTorch side's `torch.cuda.synchronize()` after each step. On cubecl backends this is also
 /// where a profiling log (cubecl.toml `[profiling.logger]`) writes its per-kernel summary, so
 /// each timed step gets one.
-fn sync<B: AutodiffBackend>(device: &B::Device) {
+fn sync<B: TrainBackend>(device: &B::Device) {
     if let Err(e) = B::sync(device) {
         eprintln!("throughput: device error: {e:?}");
         std::process::exit(1);

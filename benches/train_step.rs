@@ -8,13 +8,13 @@
 
 mod common;
 
-use burn::tensor::backend::AutodiffBackend;
 use common::{Bench, Nets};
 use criterion::{Criterion, criterion_group, criterion_main};
+use resdash::backend::TrainBackend;
 
 const BATCH: usize = 128;
 
-fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, name: &str) {
+fn bench_backend<B: TrainBackend>(c: &mut Criterion, name: &str) {
     let mut group = c.benchmark_group(format!("train_step/{name}"));
     group.sample_size(10);
     for depth in [20, 56] {

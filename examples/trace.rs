@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
-use burn::tensor::backend::AutodiffBackend;
+use resdash::backend::TrainBackend;
 use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
 use resdash::config::Config;
 use resdash::data::{Cursor, Dataset, Sampler};
@@ -159,12 +159,12 @@ struct Trace<'a> {
 impl BackendJob for Trace<'_> {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
+    fn run<B: TrainBackend>(self, device: B::Device, backend: &'static str) {
         trace::<B>(self.args, self.config, self.data, &device, backend);
     }
 }
 
-fn trace<B: AutodiffBackend>(
+fn trace<B: TrainBackend>(
     args: &Args,
     config: &Config,
     data: &Dataset,

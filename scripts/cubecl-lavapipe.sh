@@ -32,7 +32,7 @@ publish = false
 [workspace]
 
 [dependencies]
-resdash = { path = "$repo" }
+resdash = { path = "$repo", features = ["fusion"] }
 burn = { version = "=0.21.0", features = ["std", "autodiff", "wgpu"] }
 TOML
 cp "$repo/Cargo.lock" "$work/Cargo.lock" 2>/dev/null || true
@@ -48,8 +48,8 @@ use std::time::Instant;
 use burn::backend::{Autodiff, Flex, Wgpu};
 use burn::prelude::{Backend, Tensor};
 use burn::tensor::ElementConversion;
-use burn::tensor::backend::AutodiffBackend;
 use common::{Bench, Nets};
+use resdash::backend::TrainBackend;
 use resdash::model::Layout;
 
 type B = Autodiff<Wgpu>;
@@ -100,7 +100,7 @@ fn probe_check(depth: usize, batch: usize) {
     eprintln!("probe check: {} magnitudes, largest relative difference {worst:.1e}", wgpu.len());
 }
 
-fn probe_rms<A: AutodiffBackend>(depth: usize, batch: usize, device: &A::Device) -> Vec<f32> {
+fn probe_rms<A: TrainBackend>(depth: usize, batch: usize, device: &A::Device) -> Vec<f32> {
     let bench = Bench::<A>::new(depth, batch, [3, 32, 32], Nets::ResidualOnly, device);
     eprintln!("{}: layout {}", std::any::type_name::<A>(), bench.layout().name());
     let pass = bench.nets[0].forward_backward(bench.images.clone(), bench.labels.clone(), true);

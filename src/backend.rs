@@ -1,7 +1,20 @@
 //! Choosing the burn backend at the edge of the program. Everything else is generic over
-//! `B: AutodiffBackend`; this module turns the `--backend` name into a concrete type once.
+//! [`TrainBackend`]; this module turns the `--backend` name into a concrete type once.
 
 use burn::tensor::backend::AutodiffBackend;
+
+use crate::model::NormBackend;
+
+/// A backend resdash trains on: autodiff over an inner backend (evaluation, probe read-backs),
+/// both with the model's batch norm ([`NormBackend`]).
+pub trait TrainBackend: AutodiffBackend<InnerBackend: NormBackend> + NormBackend {}
+
+impl<B> TrainBackend for B
+where
+    B: AutodiffBackend + NormBackend,
+    B::InnerBackend: NormBackend,
+{
+}
 
 /// The backend used when neither the config nor `--backend` names one: the fastest CPU backend
 /// compiled in (see README, "Performance").
@@ -79,7 +92,7 @@ impl BackendKind {
 /// Work that needs a concrete backend: implemented by the trainer launcher, the sweep and tests.
 pub trait BackendJob {
     type Output;
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) -> Self::Output;
+    fn run<B: TrainBackend>(self, device: B::Device, backend: &'static str) -> Self::Output;
 }
 
 /// Runs `job` on the backend `kind` (which must be compiled in: see [`BackendKind::parse`]).
@@ -108,7 +121,7 @@ struct Preflight;
 impl BackendJob for Preflight {
     type Output = f32;
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, _backend: &'static str) -> f32 {
+    fn run<B: TrainBackend>(self, device: B::Device, _backend: &'static str) -> f32 {
         use burn::tensor::{ElementConversion, Tensor};
         Tensor::<B, 1>::ones([4], &device)
             .sum()

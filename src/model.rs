@@ -15,7 +15,7 @@ use burn::prelude::*;
 
 pub use block::{BasicBlock, BlockConfig};
 pub use layout::Layout;
-pub use norm::BatchNorm2d;
+pub use norm::{BatchNorm2d, NormBackend};
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
 
 use crate::config::Shortcut;
@@ -133,7 +133,7 @@ impl ResNetConfig {
     }
 }
 
-impl<B: Backend> ResNet<B> {
+impl<B: NormBackend> ResNet<B> {
     /// Logits `[batch, classes]` for images `[batch, c, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.stem(x); // [b, 16w, h, w]
@@ -149,7 +149,9 @@ impl<B: Backend> ResNet<B> {
         self.stem_bn
             .forward_then(self.stem_conv.forward(x), &[], true)
     }
+}
 
+impl<B: Backend> ResNet<B> {
     /// Where the activations between convolutions are stored: the backend's
     /// [`Layout::preferred`] unless set by [`ResNet::with_layout`]. Only speed depends on it.
     /// Each batch norm holds it (it picks the formulation); the stem's speaks for the net.

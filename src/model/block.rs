@@ -6,7 +6,7 @@ use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 use super::layout::Layout;
-use super::norm::BatchNorm2d;
+use super::norm::{BatchNorm2d, NormBackend};
 use super::probe::BlockProbes;
 use super::shortcut::{Projection, subsample_pad};
 use super::{conv3x3, he_conv};
@@ -63,7 +63,7 @@ impl BlockConfig {
     }
 }
 
-impl<B: Backend> BasicBlock<B> {
+impl<B: NormBackend> BasicBlock<B> {
     /// `y = relu(F(x) + S(x))` (residual) or `relu(F(x))` (plain). With `probes`, the zero probe
     /// tensors are added at the branch input, the shortcut input and the sum (and the block
     /// input if present), so their gradients are the gradients at those points.
@@ -104,7 +104,9 @@ impl<B: Backend> BasicBlock<B> {
             None => subsample_pad(x, self.pad_channels, self.layout()),
         }
     }
+}
 
+impl<B: Backend> BasicBlock<B> {
     /// Where this block's activations are stored (its batch norms hold it).
     fn layout(&self) -> Layout {
         self.bn1.layout

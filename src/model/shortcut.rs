@@ -7,7 +7,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
 use super::layout::Layout;
-use super::norm::BatchNorm2d;
+use super::norm::{BatchNorm2d, NormBackend};
 
 use super::he_conv;
 use crate::rng::Rng;
@@ -31,16 +31,18 @@ impl<B: Backend> Projection<B> {
         }
     }
 
-    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
-    }
-
     pub(crate) fn set_layout(&mut self, layout: Layout) {
         self.bn.layout = layout;
     }
 
     pub fn trainable_params(&self) -> usize {
         self.conv.weight.shape().num_elements() + 2 * self.bn.gamma.shape().num_elements()
+    }
+}
+
+impl<B: NormBackend> Projection<B> {
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.bn.forward(self.conv.forward(x))
     }
 }
 

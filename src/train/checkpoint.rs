@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::backend::TrainBackend;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
-use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
 
 use super::nets::NetState;
@@ -106,7 +106,7 @@ fn file_stem(dir: &Path, net: Net, part: &str) -> PathBuf {
 }
 
 /// Writes a checkpoint named `name` under `parent` atomically; returns its final path.
-pub fn save<B: AutodiffBackend>(
+pub fn save<B: TrainBackend>(
     parent: &Path,
     name: &str,
     state: &CheckpointState,
@@ -146,7 +146,7 @@ pub fn save<B: AutodiffBackend>(
 }
 
 /// Loads both nets of a checkpoint into freshly built skeletons described by `configs`.
-pub fn load_nets<B: AutodiffBackend>(
+pub fn load_nets<B: TrainBackend>(
     dir: &Path,
     configs: &[ResNetConfig; 2],
     state: &CheckpointState,

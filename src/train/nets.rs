@@ -1,5 +1,6 @@
 //! One trainable net: model plus its SGD state, and the maths of one training step.
 
+use crate::backend::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -28,20 +29,20 @@ pub fn sgd(momentum: f64, weight_decay: f64) -> SgdConfig {
 }
 
 /// A model and the optimiser state that belongs to it.
-pub struct NetState<B: AutodiffBackend> {
+pub struct NetState<B: TrainBackend> {
     pub model: ResNet<B>,
     pub optim: Optim<B>,
 }
 
 /// What a forward/backward pass leaves for the caller, still on the device.
-pub struct Pass<B: AutodiffBackend> {
+pub struct Pass<B: TrainBackend> {
     pub grads: GradientsParams,
     /// `[loss, correct]` of the batch, on the inner backend.
     pub stats: Tensor<B::InnerBackend, 1>,
     pub probes: Option<(Probes<B>, B::Gradients)>,
 }
 
-impl<B: AutodiffBackend> NetState<B> {
+impl<B: TrainBackend> NetState<B> {
     pub fn new(
         config: &ResNetConfig,
         seed: u64,
@@ -120,7 +121,7 @@ pub fn loss_and_correct<B: Backend>(
 
 /// Forward and backward of every net on the same batch. The nets are independent until their
 /// optimiser steps, so each runs on its own thread (two cores: both busy).
-pub fn forward_backward_all<B: AutodiffBackend>(
+pub fn forward_backward_all<B: TrainBackend>(
     nets: &[NetState<B>],
     images: &Tensor<B, 4>,
     labels: &Tensor<B, 1, Int>,

@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
-use burn::tensor::backend::AutodiffBackend;
+use crate::backend::TrainBackend;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::events::Events;
@@ -29,7 +29,7 @@ struct TrainJob {
 impl BackendJob for TrainJob {
     type Output = ();
 
-    fn run<B: AutodiffBackend>(self, device: B::Device, backend: &'static str) {
+    fn run<B: TrainBackend>(self, device: B::Device, backend: &'static str) {
         match Trainer::<B>::new(
             self.setup,
             device,

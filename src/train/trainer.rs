@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
-use burn::tensor::backend::AutodiffBackend;
+use crate::backend::TrainBackend;
 
 use super::checkpoint::{self, CheckpointError, CheckpointState};
 use super::eval::batch_tensors;
@@ -40,7 +40,7 @@ pub struct TrainerSetup {
     pub resume: Option<PathBuf>,
 }
 
-pub struct Trainer<B: AutodiffBackend> {
+pub struct Trainer<B: TrainBackend> {
     config: Config,
     data: Arc<Dataset>,
     run_id: String,
@@ -69,7 +69,7 @@ pub struct Trainer<B: AutodiffBackend> {
     commands: Receiver<Command>,
 }
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: TrainBackend> Trainer<B> {
     pub fn new(
         setup: TrainerSetup,
         device: B::Device,

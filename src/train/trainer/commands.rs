@@ -1,12 +1,12 @@
 //! Commands, applied between steps: pause/resume/step, hyperparameters, depth, checkpoint.
 
-use burn::tensor::backend::AutodiffBackend;
+use crate::backend::TrainBackend;
 
 use super::Trainer;
 use crate::data::{Cursor, Sampler};
 use crate::protocol::{Change, Command, Event, Hyper, RunState};
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: TrainBackend> Trainer<B> {
     /// Applies one command; `false` means stop.
     #[allow(clippy::needless_pass_by_value)] // commands are consumed one by one off the channel
     pub(super) fn apply(&mut self, command: Command) -> bool {

@@ -1,6 +1,6 @@
 //! What a trainer records besides steps: test evaluations, the depth summary row, checkpoints.
 
-use burn::tensor::backend::AutodiffBackend;
+use crate::backend::TrainBackend;
 
 use super::Trainer;
 use crate::protocol::{DepthSummary, EvalReport, Event, Fault, RunState, Score};
@@ -8,7 +8,7 @@ use crate::train::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, Checkpo
 use crate::train::eval::evaluate;
 use crate::train::nets::NetState;
 
-impl<B: AutodiffBackend> Trainer<B> {
+impl<B: TrainBackend> Trainer<B> {
     pub(super) fn eval_models(&self) -> Vec<crate::model::ResNet<B::InnerBackend>> {
         self.nets.iter().map(NetState::eval_model).collect()
     }

@@ -1,0 +1,196 @@
+//! Batch norm's training pass over channels-last rows `[n, c]` (the cubecl backends' layout, see
+//! [`super::super::layout`]): the forward maths, and on autodiff backends one recorded
+//! operation with the analytic backward instead of the ops' own.
+//!
+//! Recorded op by op, the forward's backward was about ten kernels per batch norm on burn's
+//! fusion (0.21): a reduction for each broadcast `[1, c]` operand, the mean's and the shifted
+//! square's backward, and the sums of the three gradients that reach the rows. The analytic
+//! backward needs three passes over the rows, each one fused kernel:
+//! `dβ = Σ dy`, `dγ = Σ dy·x̂` (x̂ recomputed from the rows in the reduction's read), and
+//! `dx = γ/σ · (dy - dβ/n - x̂·dγ/n)`.
+//!
+//! burn 0.21 has no batch norm op, so the choice is made by type: [`NormBackend`] is implemented
+//! for `Autodiff<B>` with the recorded op and for the plain backends with the forward alone
+//! (they never train; their models run in evaluation with the running statistics).
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::prelude::*;
+use burn::tensor::TensorPrimitive;
+
+use super::{EPSILON, ema, unbiased};
+
+/// The backends resdash's models run on: each says how batch norm trains on channels-last rows.
+pub trait NormBackend: Backend {
+    /// Batch norm with the batch's statistics over rows `[n, c]`, and the running statistics
+    /// updated from them. Without autodiff this is the forward alone.
+    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
+        let forward = forward(rows, factors);
+        Normalized {
+            rows: forward.rows,
+            running: forward.running,
+        }
+    }
+}
+
+/// The batch norm's `[1, c]` factors.
+pub struct RowFactors<B: Backend> {
+    pub running_mean: Tensor<B, 2>,
+    pub running_var: Tensor<B, 2>,
+    pub gamma: Tensor<B, 2>,
+    pub beta: Tensor<B, 2>,
+}
+
+/// [`NormBackend::batch_norm_rows`]'s result: the normalised rows `[n, c]` and the new running
+/// mean and variance `[c]` (not tracked).
+pub struct Normalized<B: Backend> {
+    pub rows: Tensor<B, 2>,
+    pub running: [Tensor<B, 1>; 2],
+}
+
+/// The forward's outputs, and the batch statistics its backward needs.
+struct Forward<B: Backend> {
+    rows: Tensor<B, 2>,
+    running: [Tensor<B, 1>; 2],
+    mean: Tensor<B, 2>,
+    inv_std: Tensor<B, 2>,
+}
+
+/// The maths, written so that burn's fusion (0.21) runs it as three kernels: two fused
+/// reductions and one element-wise pass that also takes the caller's epilogue.
+///
+/// - Both statistics reduce the rows shifted by the running mean `k` (a constant here):
+///   `m1 = E[x - k]` and `m2 = E[(x - k)²]`, so `mean = k + m1` and `var = m2 - m1²`. The shift
+///   and the square fuse into the reductions' reads. Centring on the batch mean first
+///   (`E[(x - E[x])²]`) ran as reduce, subtract, square, reduce: four kernels and a `[n, c]`
+///   temporary written and read back. The shift keeps `m2 - m1²` from cancelling once the
+///   running mean tracks the batch mean (the shifted-data algorithm); inputs far from zero,
+///   first steps included, are tested against the centred path.
+/// - Each running statistic's update is issued right after its reduction, so it fuses onto that
+///   reduction's `[1, c]` output instead of running as tiny kernels of its own.
+/// - The `[1, c]` factors come already reshaped (the caller reshapes them before the layout
+///   change): burn fuses a reduction with its prologue only when the block starts with an
+///   element-wise op of the reduced shape, not with a reshape.
+fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Forward<B> {
+    let [n, _] = rows.dims();
+    let RowFactors {
+        running_mean: k,
+        running_var,
+        gamma,
+        beta,
+    } = factors;
+    let m1 = (rows.clone() - k.clone()).mean_dim(0); // [1, c]
+    let mean = k.clone() + m1.clone();
+    let running_mean = ema(k.clone(), mean.clone(), 1.0);
+    let m2 = (rows.clone() - k).square().mean_dim(0); // [1, c]
+    let var = (m2 - m1.square()).clamp_min(0.0);
+    let running_var = ema(running_var, var.clone(), unbiased(n));
+    let inv_std = var.add_scalar(EPSILON).sqrt().recip();
+    let scale = gamma * inv_std.clone();
+    let shift = beta - mean.clone() * scale.clone();
+    Forward {
+        rows: rows * scale + shift,
+        running: [running_mean, running_var],
+        mean,
+        inv_std,
+    }
+}
+
+/// What the backward keeps from the forward (inner-backend tensors).
+#[derive(Debug, Clone)]
+struct Saved<B: Backend> {
+    rows: Tensor<B, 2>,
+    mean: Tensor<B, 2>,
+    inv_std: Tensor<B, 2>,
+    gamma: Tensor<B, 2>,
+}
+
+/// `[dx, dγ, dβ]` for the output gradient `dy` `[n, c]`. x̂ is recomputed from the rows in each
+/// pass that reads it rather than stored: a fused kernel reads one `[n, c]` tensor either way.
+fn backward<B: Backend>(dy: Tensor<B, 2>, saved: Saved<B>) -> [Tensor<B, 2>; 3] {
+    let [n, _] = dy.dims();
+    let Saved {
+        rows,
+        mean,
+        inv_std,
+        gamma,
+    } = saved;
+    let normalized = || (rows.clone() - mean.clone()) * inv_std.clone();
+    let dbeta = dy.clone().sum_dim(0); // [1, c]
+    let dgamma = (dy.clone() * normalized()).sum_dim(0); // [1, c]
+    let dx = (dy
+        - dbeta.clone().div_scalar(n as f64)
+        - normalized() * dgamma.clone().div_scalar(n as f64))
+        * (gamma * inv_std);
+    [dx, dgamma, dbeta]
+}
+
+/// The recorded operation: parents rows, γ and β (`[1, c]`).
+#[derive(Debug)]
+struct BatchNormRows;
+
+impl<B: Backend> Backward<B, 3> for BatchNormRows {
+    type State = Saved<B>;
+
+    fn backward(self, ops: Ops<Saved<B>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
+        for (parent, grad) in ops.parents.into_iter().zip(backward(dy, ops.state)) {
+            if let Some(node) = parent {
+                grads.register::<B>(node.id, grad.into_primitive().tensor());
+            }
+        }
+    }
+}
+
+impl<B: Backend, C: CheckpointStrategy> NormBackend for Autodiff<B, C> {
+    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
+        let [rows, gamma, beta] =
+            [rows, factors.gamma, factors.beta].map(|t| t.into_primitive().tensor());
+        let nodes = [&rows, &gamma, &beta].map(|t| t.node.clone());
+        let [rows, gamma, beta] = [rows, gamma, beta]
+            .map(|t| Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(t.primitive)));
+        let forward = forward(
+            rows.clone(),
+            RowFactors {
+                running_mean: factors.running_mean.inner(),
+                running_var: factors.running_var.inner(),
+                gamma: gamma.clone(),
+                beta,
+            },
+        );
+        let output = forward.rows.into_primitive().tensor();
+        let output = match BatchNormRows.prepare::<C>(nodes).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(
+                Saved {
+                    rows,
+                    mean: forward.mean,
+                    inv_std: forward.inv_std,
+                    gamma,
+                },
+                output,
+            ),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        };
+        Normalized {
+            rows: Tensor::from_primitive(TensorPrimitive::Float(output)),
+            running: forward.running.map(Tensor::from_inner),
+        }
+    }
+}
+
+#[cfg(feature = "flex")]
+impl NormBackend for burn::backend::Flex {}
+
+#[cfg(feature = "ndarray")]
+impl NormBackend for burn::backend::NdArray<f32> {}
+
+/// float64: the probe tests' exact reference.
+#[cfg(feature = "ndarray")]
+impl NormBackend for burn::backend::NdArray<f64> {}
+
+/// burn's fused backends: CUDA, and wgpu in `scripts/cubecl-lavapipe.sh`.
+#[cfg(feature = "fusion")]
+impl<B: burn_fusion::FusionBackend> NormBackend for burn_fusion::Fusion<B> {}
