@@ -5,6 +5,8 @@
 # differs (SPIR-V, not NVRTC). Use it to count the kernels a step launches (cubecl's profiling
 # log: deterministic, so an A/B of a model change is exact without a GPU), to watch first-step
 # compilation, or to check that the cubecl kernels compute what flex does. Timings mean nothing.
+# Counts are of the all-fused choice: scripts/cubecl_prefer_fused.py overrides lavapipe's noisy
+# autotuning of fused reductions against their unfused fallbacks (which moved counts by up to 15%).
 #
 #   sudo apt-get install mesa-vulkan-drivers      # once: the lavapipe Vulkan driver
 #   scripts/cubecl-lavapipe.sh                    # residual ResNet-20, batch 8: launches per step
@@ -125,8 +127,19 @@ RS
 CARGO_TARGET_DIR=$work/target cargo build --release --quiet --manifest-path "$work/Cargo.toml"
 cd "$work/run"
 printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n\n[profiling.logger]\nlevel = "basic"\nfile = "profile.log"\n' >cubecl.toml
-rm -f compile.log autotune.log profile.log
-"$work/target/release/cubecl-lavapipe" "$@" 2> >(grep -v XDG_RUNTIME_DIR >&2)
+run() {
+    rm -f compile.log autotune.log profile.log
+    "$work/target/release/cubecl-lavapipe" "$@" 2> >(grep -v XDG_RUNTIME_DIR >&2)
+}
+run "$@"
+# Every fused reduction fused, as a GPU's autotuner is expected to choose (see the helper): if
+# this run's autotuning picked a fallback somewhere, switch it in the cache and count again.
+if [[ " $* " != *" --probe-check "* ]] &&
+    ! python3 "$repo/scripts/cubecl_prefer_fused.py" "$work/target/autotune" | tee /dev/stderr |
+    grep -q '^autotune cache: 0 of'; then
+    echo "counting again with the cache's fused choices" >&2
+    run "$@"
+fi
 kernels="$(grep -c 'Compiling kernel' compile.log 2>/dev/null || true) kernels compiled"
 tuned="$(grep -c 'Fastest result' autotune.log 2>/dev/null || true) autotunes"
 if [[ " $* " == *" --probe-check "* ]]; then
