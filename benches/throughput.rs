@@ -17,8 +17,7 @@ mod common;
 use std::time::Instant;
 
 use common::{Bench, Nets};
-use resdash::backend::TrainBackend;
-use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
+use resdash::backend::{BackendJob, BackendKind, TrainBackend, dispatch, preflight};
 use resdash::model::Layout;
 
 struct Args {

@@ -21,8 +21,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::prelude::*;
-use resdash::backend::TrainBackend;
-use resdash::backend::{BackendJob, BackendKind, dispatch, preflight};
+use resdash::backend::{BackendJob, BackendKind, TrainBackend, dispatch, preflight};
 use resdash::config::Config;
 use resdash::data::{Cursor, Dataset, Sampler};
 use resdash::model::{ResNet, ResNetConfig};

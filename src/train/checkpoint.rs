@@ -4,13 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::TrainBackend;
 use burn::module::Module;
 use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use serde::{Deserialize, Serialize};
 
 use super::nets::NetState;
+use crate::backend::TrainBackend;
 use crate::config::Config;
 use crate::data::Cursor;
 use crate::model::ResNetConfig;

@@ -1,6 +1,5 @@
 //! One trainable net: model plus its SGD state, and the maths of one training step.
 
-use crate::backend::TrainBackend;
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
@@ -10,6 +9,7 @@ use burn::prelude::*;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 
+use crate::backend::TrainBackend;
 use crate::model::{Probes, ResNet, ResNetConfig};
 
 pub type Optim<B> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, ResNet<B>, B>;

@@ -2,13 +2,13 @@
 //! update into per-block [`ProbeReport`]s. Every scalar is reduced on the device; the caller
 //! reads all of them back in one transfer.
 
-use crate::backend::TrainBackend;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 
 use super::nets::{NetState, Pass, read_back};
+use crate::backend::TrainBackend;
 use crate::model::{BasicBlock, Probes, ResNet};
 use crate::protocol::{BlockFlow, Net, ProbeReport};
 
@@ -18,13 +18,13 @@ type Inner<B> = <B as AutodiffBackend>::InnerBackend;
 const PER_BLOCK: usize = 8;
 
 /// The parameters of each block before the update, to measure the update afterwards.
-pub struct Snapshot<B: TrainBackend> {
+pub struct Snapshot<B: AutodiffBackend> {
     /// Per block: (parameter id, flattened value) of every trainable parameter.
     blocks: Vec<Vec<(ParamId, Tensor<Inner<B>, 1>)>>,
 }
 
 /// Device scalars of one net's probe step, waiting for the update ratios and the read-back.
-pub struct Pending<B: TrainBackend> {
+pub struct Pending<B: AutodiffBackend> {
     pub net: Net,
     batch: usize,
     residual: bool,
@@ -39,7 +39,7 @@ fn rms<B: Backend, const D: usize>(t: Tensor<B, D>) -> Tensor<B, 1> {
     t.square().mean().sqrt()
 }
 
-fn grad_rms<B: TrainBackend, const D: usize>(
+fn grad_rms<B: AutodiffBackend, const D: usize>(
     probe: &Tensor<B, D>,
     grads: &B::Gradients,
 ) -> Tensor<Inner<B>, 1> {
@@ -51,7 +51,7 @@ fn grad_rms<B: TrainBackend, const D: usize>(
 }
 
 /// RMS of the total `dL/dx_b` = branch part + shortcut part (vectors add; magnitudes do not).
-fn total_rms<B: TrainBackend>(
+fn total_rms<B: AutodiffBackend>(
     p: &crate::model::BlockProbes<B>,
     raw: &B::Gradients,
 ) -> Tensor<Inner<B>, 1> {
@@ -66,13 +66,13 @@ fn total_rms<B: TrainBackend>(
 
 /// Sums squares of visited parameters that have a gradient (or, with no gradients, of all
 /// trainable parameters listed in `only`).
-struct SquaredNorm<'a, B: TrainBackend> {
+struct SquaredNorm<'a, B: AutodiffBackend> {
     grads: &'a GradientsParams,
     sum: Option<Tensor<Inner<B>, 1>>,
     params: Vec<(ParamId, Tensor<Inner<B>, 1>)>,
 }
 
-impl<B: TrainBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
+impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         // Running statistics are visited too, but have no gradient: skipped.
         let Some(grad) = self.grads.get::<Inner<B>, D>(param.id) else {
@@ -90,7 +90,7 @@ impl<B: TrainBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
 }
 
 /// Computes the device scalars of a probe step before the optimiser runs.
-pub fn collect<B: TrainBackend>(
+pub fn collect<B: AutodiffBackend>(
     net: Net,
     model: &ResNet<B>,
     probes: &Probes<B>,
@@ -139,7 +139,7 @@ pub fn collect<B: TrainBackend>(
 }
 
 /// Adds ‖w_new − w_old‖ and ‖w_old‖ per block once the optimiser has stepped.
-pub fn finish<B: TrainBackend>(pending: &mut Pending<B>, model: &ResNet<B>) {
+pub fn finish<B: AutodiffBackend>(pending: &mut Pending<B>, model: &ResNet<B>) {
     let mut current = std::collections::HashMap::new();
     for block in model.blocks() {
         collect_values::<B>(block, &mut current);
@@ -162,11 +162,11 @@ pub fn finish<B: TrainBackend>(pending: &mut Pending<B>, model: &ResNet<B>) {
     }
 }
 
-struct Values<'a, B: TrainBackend> {
+struct Values<'a, B: AutodiffBackend> {
     out: &'a mut std::collections::HashMap<ParamId, Tensor<Inner<B>, 1>>,
 }
 
-impl<B: TrainBackend> ModuleVisitor<B> for Values<'_, B> {
+impl<B: AutodiffBackend> ModuleVisitor<B> for Values<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         let value = param.val().inner();
         let n = value.shape().num_elements();
@@ -174,7 +174,7 @@ impl<B: TrainBackend> ModuleVisitor<B> for Values<'_, B> {
     }
 }
 
-fn collect_values<B: TrainBackend>(
+fn collect_values<B: AutodiffBackend>(
     block: &crate::model::BasicBlock<B>,
     out: &mut std::collections::HashMap<ParamId, Tensor<Inner<B>, 1>>,
 ) {
@@ -182,12 +182,12 @@ fn collect_values<B: TrainBackend>(
 }
 
 /// All device scalars of `pending`, in order, for one batched read-back.
-pub fn scalars<B: TrainBackend>(pending: &Pending<B>) -> Vec<Tensor<Inner<B>, 1>> {
+pub fn scalars<B: AutodiffBackend>(pending: &Pending<B>) -> Vec<Tensor<Inner<B>, 1>> {
     pending.scalars.clone()
 }
 
 /// Builds the report from the values read back (same order as [`scalars`]).
-pub fn report<B: TrainBackend>(pending: &Pending<B>, step: u64, values: &[f64]) -> ProbeReport {
+pub fn report<B: AutodiffBackend>(pending: &Pending<B>, step: u64, values: &[f64]) -> ProbeReport {
     let scale = pending.batch as f64;
     let blocks = values[2..]
         .chunks_exact(PER_BLOCK)
@@ -215,7 +215,7 @@ pub fn report<B: TrainBackend>(pending: &Pending<B>, step: u64, values: &[f64]) 
 }
 
 /// Number of scalars a pending report reads back.
-pub fn len<B: TrainBackend>(pending: &Pending<B>) -> usize {
+pub fn len<B: AutodiffBackend>(pending: &Pending<B>) -> usize {
     pending.scalars.len()
 }
 

@@ -5,12 +5,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, Sender};
 use std::thread::JoinHandle;
 
-use crate::backend::TrainBackend;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::events::Events;
 use super::trainer::{Trainer, TrainerSetup};
-use crate::backend::{BackendJob, BackendKind, dispatch, panic_message};
+use crate::backend::{BackendJob, BackendKind, TrainBackend, dispatch, panic_message};
 use crate::protocol::{Command, Event, Fault};
 
 /// The two ends the caller keeps, and the thread.

@@ -11,8 +11,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
-use crate::backend::TrainBackend;
-
 use super::checkpoint::{self, CheckpointError, CheckpointState};
 use super::eval::batch_tensors;
 use super::events::Events;
@@ -20,6 +18,7 @@ use super::nets::{NetState, forward_backward_all, read_back};
 use super::prefetch::Prefetcher;
 use super::probe;
 use super::schedule::learning_rate;
+use crate::backend::TrainBackend;
 use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
 use crate::model::ResNetConfig;

@@ -1,8 +1,7 @@
 //! Commands, applied between steps: pause/resume/step, hyperparameters, depth, checkpoint.
 
-use crate::backend::TrainBackend;
-
 use super::Trainer;
+use crate::backend::TrainBackend;
 use crate::data::{Cursor, Sampler};
 use crate::protocol::{Change, Command, Event, Hyper, RunState};
 

@@ -1,8 +1,7 @@
 //! What a trainer records besides steps: test evaluations, the depth summary row, checkpoints.
 
-use crate::backend::TrainBackend;
-
 use super::Trainer;
+use crate::backend::TrainBackend;
 use crate::protocol::{DepthSummary, EvalReport, Event, Fault, RunState, Score};
 use crate::train::checkpoint::{self, CHECKPOINT_SCHEMA, CheckpointError, CheckpointState};
 use crate::train::eval::evaluate;
