@@ -102,14 +102,16 @@ impl<B: TrainBackend> Bench<B> {
         }
     }
 
-    /// The same nets with their activations stored in `layout` (default: the backend's
+    /// The same nets with their activations and convolution weights stored in `layout` (default: the backend's
     /// [`Layout::preferred`]).
     #[allow(dead_code)] // each bench binary uses a subset
     #[must_use]
     pub fn with_layout(mut self, layout: Layout) -> Self {
-        for net in &mut self.nets {
-            net.model = net.model.clone().with_layout(layout);
-        }
+        self.nets = self
+            .nets
+            .into_iter()
+            .map(|net| net.with_layout(layout))
+            .collect();
         self
     }
 

@@ -3,17 +3,19 @@
 //! switches the shortcut add off and gives the *plain* counterpart with the same layers.
 
 mod block;
+mod conv;
 mod layout;
 mod norm;
 mod probe;
 mod shortcut;
 
-use burn::module::{Module, Param};
+use burn::module::{Module, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
 pub use block::{BasicBlock, BlockConfig};
+pub use conv::relayout_weight;
 pub use layout::Layout;
 pub use norm::{BatchNorm2d, NormBackend};
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
@@ -130,6 +132,7 @@ impl ResNetConfig {
             blocks,
             fc: seeded_linear(channels, self.classes, rng, device),
         }
+        .with_layout(Layout::preferred::<B>())
     }
 }
 
@@ -147,7 +150,7 @@ impl<B: NormBackend> ResNet<B> {
     /// Convolution, batch norm, `ReLU`.
     fn stem(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.stem_bn
-            .forward_then(self.stem_conv.forward(x), &[], true)
+            .forward_then(conv::forward(&self.stem_conv, x, self.layout()), &[], true)
     }
 }
 
@@ -159,14 +162,28 @@ impl<B: Backend> ResNet<B> {
         self.stem_bn.layout
     }
 
-    /// The same net with its activations stored in `layout`.
+    /// The same net with its activations and convolution weights stored in `layout` (weights
+    /// keep their parameter ids). An optimiser's state must move with it:
+    /// `NetState::with_layout` does both.
     #[must_use]
     pub fn with_layout(mut self, layout: Layout) -> Self {
+        let from = self.layout();
         self.stem_bn.layout = layout;
-        for block in &mut self.blocks {
-            block.set_layout(layout);
-        }
+        self.stem_conv = conv::relayout(self.stem_conv, from, layout);
+        self.blocks = self
+            .blocks
+            .into_iter()
+            .map(|block| block.with_layout(from, layout))
+            .collect();
         self
+    }
+
+    /// Parameter ids of the convolution weights: the parameters whose storage order, and whose
+    /// optimiser state's, depends on the layout.
+    pub fn conv_weight_ids(&self) -> Vec<ParamId> {
+        std::iter::once(self.stem_conv.weight.id)
+            .chain(self.blocks.iter().flat_map(BasicBlock::conv_weight_ids))
+            .collect()
     }
 
     pub fn blocks(&self) -> &[BasicBlock<B>] {

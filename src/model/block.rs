@@ -1,10 +1,11 @@
 //! One basic block: conv3x3-BN-ReLU-conv3x3-BN (the branch `F_b`), `+ S_b(x)` in the residual net,
 //! then `ReLU`.
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
+use super::conv;
 use super::layout::Layout;
 use super::norm::{BatchNorm2d, NormBackend};
 use super::probe::BlockProbes;
@@ -79,8 +80,8 @@ impl<B: NormBackend> BasicBlock<B> {
         };
         let f = self
             .bn1
-            .forward_then(self.conv1.forward(branch_in), &[], true);
-        let f = self.conv2.forward(f); // [b, out, h/s, w/s]
+            .forward_then(conv::forward(&self.conv1, branch_in, layout), &[], true);
+        let f = conv::forward(&self.conv2, f, layout); // [b, out, h/s, w/s]
         // s = F(x) + S(x) (+ the sum probe, zero), then ReLU: all in bn2's epilogue.
         let mut addends = Vec::with_capacity(2);
         if self.residual {
@@ -112,12 +113,22 @@ impl<B: Backend> BasicBlock<B> {
         self.bn1.layout
     }
 
-    pub(crate) fn set_layout(&mut self, layout: Layout) {
-        self.bn1.layout = layout;
-        self.bn2.layout = layout;
-        if let Some(projection) = &mut self.projection {
-            projection.set_layout(layout);
-        }
+    /// The block with its activations and convolution weights moved from `from` to `to`.
+    pub(crate) fn with_layout(mut self, from: Layout, to: Layout) -> Self {
+        self.bn1.layout = to;
+        self.bn2.layout = to;
+        self.conv1 = conv::relayout(self.conv1, from, to);
+        self.conv2 = conv::relayout(self.conv2, from, to);
+        self.projection = self.projection.map(|p| p.with_layout(from, to));
+        self
+    }
+
+    pub(crate) fn conv_weight_ids(&self) -> Vec<ParamId> {
+        [&self.conv1, &self.conv2]
+            .into_iter()
+            .map(|c| c.weight.id)
+            .chain(self.projection.as_ref().map(Projection::conv_weight_id))
+            .collect()
     }
 
     pub fn is_residual(&self) -> bool {
@@ -134,6 +145,11 @@ impl<B: Backend> BasicBlock<B> {
 
     pub fn pad_channels(&self) -> usize {
         self.pad_channels
+    }
+
+    #[cfg(test)]
+    pub(crate) fn conv1_dims(&self) -> [usize; 4] {
+        self.conv1.weight.dims()
     }
 
     pub fn out_channels(&self) -> usize {

@@ -12,10 +12,12 @@
 //! With [`Layout::ChannelsLast`] every op between two convolutions works on the `[b, h, w, c]`
 //! view instead (batch norm's rows are `[b * h * w, c]`, one reduction per statistic, and its
 //! epilogue — residual add, `ReLU` — on the same rows), so the activations stay stored
-//! channels-last from one convolution to the next and the forward pass copies none of them.
+//! channels-last from one convolution to the next and the forward pass copies none of them. The
+//! convolution weights follow the layout too (`super::conv`).
 //! Measured on burn's cubecl stack (`scripts/cubecl-lavapipe.sh`): 908 -> 622 kernel launches
 //! per residual ResNet-20 step, 486 once batch norm's statistics were fused as well, and 416 with
-//! its analytic backward (`super::norm`); see README, "GPU check".
+//! its analytic backward (`super::norm`), 415 with the weights stored channels-last (fewer on
+//! CUDA: see `super::conv`); see README, "GPU check".
 
 use burn::prelude::*;
 
@@ -90,7 +92,7 @@ pub const TO_NCHW: [isize; 4] = [0, 3, 1, 2];
 mod tests {
     use super::*;
     use crate::config::Shortcut;
-    use crate::model::ResNetConfig;
+    use crate::model::{ResNetConfig, relayout_weight};
     use burn::module::AutodiffModule;
     use burn::tensor::Distribution;
 
@@ -141,9 +143,16 @@ mod tests {
             let what = format!("residual {residual}, option {shortcut:?}");
             close(la.clone(), lb.clone(), &format!("{what}: logits"));
             let [first, last] = &nets;
+            // Channels-last stores convolution weights (and so their gradients) [o, kh, kw, i].
+            assert_eq!(first.stem_conv.weight.dims(), [16, 3, 3, 3]);
+            assert_eq!(last.blocks()[0].conv1_dims(), [16, 3, 3, 16]);
             close(
                 first.stem_conv.weight.grad(ga).unwrap(),
-                last.stem_conv.weight.grad(gb).unwrap(),
+                relayout_weight(
+                    last.stem_conv.weight.grad(gb).unwrap(),
+                    Layout::ChannelsLast,
+                    Layout::ChannelsFirst,
+                ),
                 &format!("{what}: stem weight gradient"),
             );
             close(

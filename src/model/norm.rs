@@ -30,6 +30,7 @@ pub struct BatchNorm2d<B: Backend> {
     pub beta: Param<Tensor<B, 1>>,
     pub running_mean: RunningState<Tensor<B, 1>>,
     pub running_var: RunningState<Tensor<B, 1>>,
+    /// Channels-first as built; the net's `with_layout` sets it.
     #[module(skip)]
     pub(crate) layout: Layout,
 }
@@ -44,7 +45,7 @@ impl<B: Backend> BatchNorm2d<B> {
             beta: Param::from_tensor(Tensor::zeros([channels], device)),
             running_mean: RunningState::new(Tensor::zeros([channels], device)),
             running_var: RunningState::new(Tensor::ones([channels], device)),
-            layout: Layout::preferred::<B>(),
+            layout: Layout::ChannelsFirst,
         }
     }
 

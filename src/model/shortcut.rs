@@ -2,10 +2,11 @@
 //! Option A (paper default): subsample by 2 and append zero channels — no parameters, and the
 //! shortcut's contribution lives in the first `in` channels. Option B: 1x1 convolution + BN.
 
-use burn::module::Module;
+use burn::module::{Module, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
+use super::conv;
 use super::layout::Layout;
 use super::norm::{BatchNorm2d, NormBackend};
 
@@ -31,8 +32,15 @@ impl<B: Backend> Projection<B> {
         }
     }
 
-    pub(crate) fn set_layout(&mut self, layout: Layout) {
-        self.bn.layout = layout;
+    /// The projection with its activations and convolution weight moved from `from` to `to`.
+    pub(crate) fn with_layout(mut self, from: Layout, to: Layout) -> Self {
+        self.bn.layout = to;
+        self.conv = conv::relayout(self.conv, from, to);
+        self
+    }
+
+    pub(crate) fn conv_weight_id(&self) -> ParamId {
+        self.conv.weight.id
     }
 
     pub fn trainable_params(&self) -> usize {
@@ -42,7 +50,8 @@ impl<B: Backend> Projection<B> {
 
 impl<B: NormBackend> Projection<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        self.bn.forward(self.conv.forward(x))
+        self.bn
+            .forward(conv::forward(&self.conv, x, self.bn.layout))
     }
 }
 

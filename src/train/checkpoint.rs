@@ -13,7 +13,7 @@ use super::nets::NetState;
 use crate::backend::TrainBackend;
 use crate::config::Config;
 use crate::data::Cursor;
-use crate::model::ResNetConfig;
+use crate::model::{Layout, ResNetConfig};
 use crate::protocol::{DepthSummary, HyperState, Net};
 
 /// Version of `state.json` and the file set. Bump when either changes incompatibly.
@@ -124,9 +124,14 @@ pub fn save<B: TrainBackend>(
     std::fs::create_dir_all(&tmp).map_err(|e| write_err(&tmp, &e))?;
     let recorder = FileRecorder::new();
     for (net, state) in Net::BOTH.into_iter().zip(nets) {
+        // Written channels-first whatever the backend trains in, so any backend can resume it.
+        let state = NetState {
+            model: state.model.clone(),
+            optim: state.optim.clone(),
+        }
+        .with_layout(Layout::ChannelsFirst);
         state
             .model
-            .clone()
             .save_file(file_stem(&tmp, net, ""), &recorder)
             .map_err(|e| write_err(&tmp, &e))?;
         Recorder::<B>::record(
@@ -161,13 +166,17 @@ pub fn load_nets<B: TrainBackend>(
         };
         let model_path = file_stem(dir, net, "");
         let optim_path = file_stem(dir, net, "-optim");
-        let mut fresh = NetState::<B>::new(
+        let fresh = NetState::<B>::new(
             config,
             0,
             state.hyper.momentum,
             state.hyper.weight_decay,
             device,
         );
+        // The files are channels-first (see `save`); the net returns to this backend's layout
+        // once loaded.
+        let layout = fresh.model.layout();
+        let mut fresh = fresh.with_layout(Layout::ChannelsFirst);
         // burn panics on some structural mismatches instead of returning an error: contain it.
         let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let model = fresh
@@ -190,7 +199,60 @@ pub fn load_nets<B: TrainBackend>(
             .1
             .map_err(|e| corrupt(optim_path.with_extension("mpk"), &e))?;
         fresh.optim = fresh.optim.load_record(record);
-        nets.push(fresh);
+        nets.push(fresh.with_layout(layout));
     }
     Ok(nets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::nets::tests::{B, assert_close, config, logits, step};
+    use crate::train::trainer::hyper_from;
+
+    #[test]
+    fn a_channels_last_checkpoint_resumes_channels_first_and_back() {
+        let device = Default::default();
+        let run = Config::load(None, &[]).unwrap();
+        let state = CheckpointState {
+            schema: CHECKPOINT_SCHEMA,
+            run_id: "test".into(),
+            step: 1,
+            depth_start_step: 0,
+            cursor: Cursor::default(),
+            hyper: hyper_from(&run),
+            config: run.clone(),
+            summaries: Vec::new(),
+        };
+        let (momentum, decay) = (state.hyper.momentum, state.hyper.weight_decay);
+        // Trained one step channels-last (the CUDA layout), so the momentum buffers are set.
+        let nets: Vec<_> = (0..2)
+            .map(|_| {
+                let net = NetState::<B>::new(&config(), 5, momentum, decay, &device)
+                    .with_layout(Layout::ChannelsLast);
+                step(net, 1).0
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = save(dir.path(), "step-000001", &state, &nets).unwrap();
+        // This backend (flex) loads it channels-first. Loaded twice: a clone would share its
+        // batch norms' running statistics with the original.
+        let load = || load_nets::<B>(&path, &[config(), config()], &state, &device).unwrap();
+        for ((kept, loaded), back) in nets.into_iter().zip(load()).zip(load()) {
+            assert_eq!(loaded.model.layout(), Layout::ChannelsFirst);
+            let back = back.with_layout(Layout::ChannelsLast);
+            let mut ends = Vec::new();
+            for net in [kept, loaded, back] {
+                let (net, loss) = step(net, 2);
+                ends.push((loss as f32, logits(&net)));
+            }
+            for (what, (loss, logits)) in ["loaded", "loaded, then channels-last"]
+                .iter()
+                .zip(&ends[1..])
+            {
+                assert_close(&[*loss], &[ends[0].0], &format!("{what}: loss"));
+                assert_close(logits, &ends[0].1, &format!("{what}: logits"));
+            }
+        }
+    }
 }

@@ -3,14 +3,16 @@
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig};
+use burn::optim::momentum::{MomentumConfig, MomentumState};
+use burn::optim::record::AdaptorRecord;
+use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig, SgdState};
 use burn::prelude::*;
+use burn::record::{FullPrecisionSettings, Record};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 
 use crate::backend::TrainBackend;
-use crate::model::{Probes, ResNet, ResNetConfig};
+use crate::model::{Layout, Probes, ResNet, ResNetConfig, relayout_weight};
 
 pub type Optim<B> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, ResNet<B>, B>;
 
@@ -95,9 +97,50 @@ impl<B: TrainBackend> NetState<B> {
         self.optim = sgd(momentum, weight_decay).init().load_record(record);
     }
 
+    /// The same net with activations, convolution weights and their momentum buffers stored in
+    /// `layout` (see `model::Layout`). Checkpoints are written and read channels-first, so a
+    /// checkpoint moves between backends.
+    #[must_use]
+    pub fn with_layout(self, layout: Layout) -> Self {
+        let from = self.model.layout();
+        if from == layout {
+            return self;
+        }
+        let device = self.model.devices().swap_remove(0);
+        let mut record = self.optim.to_record();
+        for id in self.model.conv_weight_ids() {
+            if let Some(state) = record.remove(&id) {
+                record.insert(id, relayout_momentum::<B>(state, from, layout, &device));
+            }
+        }
+        Self {
+            model: self.model.with_layout(layout),
+            optim: self.optim.load_record(record),
+        }
+    }
+
     pub fn eval_model(&self) -> ResNet<B::InnerBackend> {
         self.model.valid()
     }
+}
+
+type SgdRecord<B> = AdaptorRecord<Sgd<<B as AutodiffBackend>::InnerBackend>, B>;
+
+/// A convolution weight's SGD state with its momentum buffer moved from `from`'s order to `to`'s.
+fn relayout_momentum<B: TrainBackend>(
+    record: SgdRecord<B>,
+    from: Layout,
+    to: Layout,
+    device: &B::Device,
+) -> SgdRecord<B> {
+    let mut state: SgdState<B::InnerBackend, 4> = record.into_state();
+    state.momentum = state.momentum.map(|momentum| {
+        // burn keeps the buffer private; its record item is the way in and out.
+        let item = momentum.into_item::<FullPrecisionSettings>();
+        let velocity = Tensor::<B::InnerBackend, 4>::from_item(item.velocity, device);
+        MomentumState::new(relayout_weight(velocity, from, to))
+    });
+    AdaptorRecord::from_state(state)
 }
 
 /// Mean cross-entropy `[1]` and number of correct predictions `[1]` (as float).
@@ -152,4 +195,96 @@ pub fn read_back<B: Backend>(parts: Vec<Tensor<B, 1>>) -> Vec<f64> {
         .convert::<f64>()
         .to_vec()
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Shortcut;
+    use burn::tensor::Distribution;
+
+    pub(crate) type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+    /// Depth 8 with option B, so a projection convolution is among the weights.
+    pub(crate) fn config() -> ResNetConfig {
+        ResNetConfig {
+            depth: 8,
+            width: 1,
+            shortcut: Shortcut::B,
+            residual: true,
+            in_channels: 3,
+            classes: 10,
+        }
+    }
+
+    /// A seeded batch: images `[4, 3, 8, 8]` and labels.
+    pub(crate) fn batch(seed: u64) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+        let device = Default::default();
+        B::seed(&device, seed);
+        let images = Tensor::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let labels = Tensor::from_data([1, 7, 3, 3], &device);
+        (images, labels)
+    }
+
+    /// One SGD step (large rate and momentum, so the momentum buffers matter); returns the loss.
+    pub(crate) fn step(net: NetState<B>, seed: u64) -> (NetState<B>, f64) {
+        let (images, labels) = batch(seed);
+        let pass = net.forward_backward(images, labels, false);
+        let loss = read_back(vec![pass.stats.clone()])[0];
+        (net.apply(0.2, pass.grads), loss)
+    }
+
+    /// Eval-mode logits of the net on a fixed batch.
+    pub(crate) fn logits(net: &NetState<B>) -> Vec<f32> {
+        let (images, _) = batch(99);
+        net.eval_model()
+            .forward(images.inner())
+            .into_data()
+            .to_vec()
+            .unwrap()
+    }
+
+    pub(crate) fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let scale = a.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * scale, "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    #[test]
+    fn a_net_moved_between_layouts_mid_run_trains_on_identically() {
+        let device = Default::default();
+        let fresh =
+            |layout| NetState::<B>::new(&config(), 3, 0.9, 1e-3, &device).with_layout(layout);
+        let mut runs = Vec::new();
+        for (start, then) in [
+            (Layout::ChannelsFirst, Layout::ChannelsFirst),
+            (Layout::ChannelsFirst, Layout::ChannelsLast),
+            (Layout::ChannelsLast, Layout::ChannelsLast),
+            (Layout::ChannelsLast, Layout::ChannelsFirst),
+        ] {
+            let (net, first) = step(fresh(start), 1);
+            // Two more steps after the move: the momentum buffers it carried enter both.
+            let net = net.with_layout(then);
+            assert_eq!(net.model.layout(), then);
+            let (net, second) = step(net, 2);
+            let (net, third) = step(net, 3);
+            runs.push((
+                format!("{start:?} then {then:?}"),
+                [first, second, third],
+                logits(&net),
+            ));
+        }
+        let (_, losses, reference) = &runs[0];
+        for (what, l, logits) in &runs[1..] {
+            let as_f32 = |l: &[f64; 3]| l.map(|v| v as f32);
+            assert_close(&as_f32(l), &as_f32(losses), &format!("{what}: losses"));
+            assert_close(
+                logits,
+                reference,
+                &format!("{what}: logits after three steps"),
+            );
+        }
+    }
 }

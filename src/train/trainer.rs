@@ -343,7 +343,7 @@ impl<B: TrainBackend> Trainer<B> {
     }
 }
 
-fn hyper_from(config: &Config) -> HyperState {
+pub(crate) fn hyper_from(config: &Config) -> HyperState {
     HyperState {
         lr: config.optim.lr,
         momentum: config.optim.momentum,

@@ -1,0 +1,96 @@
+//! Convolution weights stored in the order their layout convolves in.
+//!
+//! burn's cubecl backends convolve channels-last: they view the weight `[out, in, kh, kw]` as
+//! `[out, kh, kw, in]` and copy it unless `in` is already its contiguous axis. Stored
+//! `[out, in, kh, kw]`, every convolution's weight is copied twice per training step (forward,
+//! and the data gradient). With [`Layout::ChannelsLast`] the weight parameter is therefore
+//! stored `[out, kh, kw, in]` and handed to the convolution as an `[out, in, kh, kw]` view of
+//! that memory, which needs no copy; its gradient comes back in the same order, and so do the
+//! optimiser's momentum buffers. With [`Layout::ChannelsFirst`] the parameter is burn's own
+//! `[out, in, kh, kw]`.
+//!
+//! Only memory order differs; both compute the same values (tested in `super::layout`).
+//! Checkpoints always hold `[out, in, kh, kw]` (see `NetState::with_layout`).
+
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
+use burn::prelude::*;
+
+use super::layout::{Layout, TO_NCHW, TO_NHWC};
+
+/// `conv(x)` for a convolution whose weight is stored in `layout`'s order.
+pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, layout: Layout) -> Tensor<B, 4> {
+    match layout {
+        Layout::ChannelsFirst => conv.forward(x),
+        Layout::ChannelsLast => {
+            // The same module with its weight viewed `[out, in, kh, kw]`: burn's `Conv2d` works
+            // out the padding and options. `Param::initialized` keeps the view in the autodiff
+            // graph (`Param::from_tensor` would make it a new leaf).
+            let view = Conv2d {
+                weight: Param::initialized(conv.weight.id, conv.weight.val().permute(TO_NCHW)),
+                bias: conv.bias.clone(),
+                stride: conv.stride,
+                kernel_size: conv.kernel_size,
+                dilation: conv.dilation,
+                groups: conv.groups,
+                padding: conv.padding.clone(),
+            };
+            view.forward(x)
+        }
+    }
+}
+
+/// The convolution with its weight moved from `from`'s order to `to`'s, keeping its parameter
+/// id (the optimiser's state is keyed by it).
+#[must_use]
+pub fn relayout<B: Backend>(mut conv: Conv2d<B>, from: Layout, to: Layout) -> Conv2d<B> {
+    if from != to {
+        conv.weight = conv.weight.map(|w| relayout_weight(w, from, to));
+    }
+    conv
+}
+
+/// A weight (or anything shaped like one: its gradient, its momentum) moved from `from`'s order
+/// to `to`'s: `[out, in, kh, kw]` <-> `[out, kh, kw, in]`, stored contiguously in the new order.
+/// A host round trip: it runs when a net is built, loaded or saved, never in a training step.
+pub fn relayout_weight<B: Backend>(w: Tensor<B, 4>, from: Layout, to: Layout) -> Tensor<B, 4> {
+    let permutation = match (from, to) {
+        (Layout::ChannelsFirst, Layout::ChannelsLast) => TO_NHWC,
+        (Layout::ChannelsLast, Layout::ChannelsFirst) => TO_NCHW,
+        _ => return w,
+    };
+    let (device, require_grad) = (w.device(), w.is_require_grad());
+    // `into_data` reads the permuted view in its logical order, so `from_data` stores it
+    // contiguously in the new one (a permute alone would only change the strides).
+    let data = w.permute(permutation).into_data();
+    Tensor::from_data(data, &device).set_require_grad(require_grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type B = burn::backend::Flex;
+
+    #[test]
+    fn relayout_moves_in_to_the_last_axis_and_back() {
+        let device = Default::default();
+        // w[o, i, y, x] = 1000 o + 100 i + 10 y + x
+        let w = Tensor::<B, 1, Int>::arange(0..2 * 3 * 2 * 2, &device)
+            .float()
+            .reshape([2, 3, 2, 2]);
+        let values = |t: Tensor<B, 4>| t.into_data().to_vec::<f32>().unwrap();
+        let last = relayout_weight(w.clone(), Layout::ChannelsFirst, Layout::ChannelsLast);
+        assert_eq!(last.dims(), [2, 2, 2, 3]);
+        // Element [o, y, x, i] of the new order is w[o, i, y, x].
+        let v = values(last.clone());
+        let w_at = |o: usize, i: usize, y: usize, x: usize| (((o * 3 + i) * 2 + y) * 2 + x) as f32;
+        for (o, y, x, i) in [(0, 0, 0, 0), (0, 0, 1, 2), (1, 1, 0, 1), (1, 1, 1, 2)] {
+            assert_eq!(v[((o * 2 + y) * 2 + x) * 3 + i], w_at(o, i, y, x));
+        }
+        let back = relayout_weight(last, Layout::ChannelsLast, Layout::ChannelsFirst);
+        assert_eq!(values(back), values(w.clone()));
+        let same = relayout_weight(w.clone(), Layout::ChannelsLast, Layout::ChannelsLast);
+        assert_eq!(values(same), values(w));
+    }
+}
