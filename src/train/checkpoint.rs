@@ -9,6 +9,8 @@ use burn::optim::Optimizer;
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use serde::{Deserialize, Serialize};
 
+mod verify;
+
 use super::nets::NetState;
 use crate::backend::TrainBackend;
 use crate::config::Config;
@@ -177,28 +179,38 @@ pub fn load_nets<B: TrainBackend>(
         // once loaded.
         let layout = fresh.model.layout();
         let mut fresh = fresh.with_layout(Layout::ChannelsFirst);
+        let (model_file, optim_file) = (
+            model_path.with_extension("mpk"),
+            optim_path.with_extension("mpk"),
+        );
         // burn panics on some structural mismatches instead of returning an error: contain it.
-        let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let contained = |file: &Path, f: &mut dyn FnMut() -> Result<(), CheckpointError>| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+                Err(corrupt(
+                    file.to_path_buf(),
+                    &"does not match the model in state.json",
+                ))
+            })
+        };
+        contained(&model_file, &mut || {
             let model = fresh
                 .model
                 .clone()
-                .load_file(model_path.clone(), &recorder, device);
-            let optim = Recorder::<B>::load(&recorder, optim_path.clone(), device);
-            (model, optim)
-        }))
-        .map_err(|_| {
-            corrupt(
-                model_path.with_extension("mpk"),
-                &"does not match the model shape in state.json",
-            )
+                .load_file(model_path.clone(), &recorder, device)
+                .map_err(|e| corrupt(model_file.clone(), &e))?;
+            verify::same_shapes(&fresh.model, &model)
+                .map_err(|e| corrupt(model_file.clone(), &e))?;
+            fresh.model = model;
+            Ok(())
         })?;
-        fresh.model = loaded
-            .0
-            .map_err(|e| corrupt(model_path.with_extension("mpk"), &e))?;
-        let record = loaded
-            .1
-            .map_err(|e| corrupt(optim_path.with_extension("mpk"), &e))?;
-        fresh.optim = fresh.optim.load_record(record);
+        contained(&optim_file, &mut || {
+            let record = Recorder::<B>::load(&recorder, optim_path.clone(), device)
+                .map_err(|e| corrupt(optim_file.clone(), &e))?;
+            verify::states_fit(&fresh.model, &record)
+                .map_err(|e| corrupt(optim_file.clone(), &e))?;
+            fresh.optim = fresh.optim.clone().load_record(record);
+            Ok(())
+        })?;
         nets.push(fresh.with_layout(layout));
     }
     Ok(nets)
@@ -210,29 +222,38 @@ mod tests {
     use crate::train::nets::tests::{B, assert_close, config, logits, step};
     use crate::train::trainer::hyper_from;
 
-    #[test]
-    fn a_channels_last_checkpoint_resumes_channels_first_and_back() {
-        let device = Default::default();
+    fn checkpoint_state() -> CheckpointState {
         let run = Config::load(None, &[]).unwrap();
-        let state = CheckpointState {
+        CheckpointState {
             schema: CHECKPOINT_SCHEMA,
             run_id: "test".into(),
             step: 1,
             depth_start_step: 0,
             cursor: Cursor::default(),
             hyper: hyper_from(&run),
-            config: run.clone(),
+            config: run,
             summaries: Vec::new(),
-        };
+        }
+    }
+
+    /// Both nets of `config()` trained one step (so the momentum buffers are set) in `layout`.
+    fn trained(state: &CheckpointState, layout: Layout) -> Vec<NetState<B>> {
         let (momentum, decay) = (state.hyper.momentum, state.hyper.weight_decay);
-        // Trained one step channels-last (the CUDA layout), so the momentum buffers are set.
-        let nets: Vec<_> = (0..2)
+        (0..2)
             .map(|_| {
-                let net = NetState::<B>::new(&config(), 5, momentum, decay, &device)
-                    .with_layout(Layout::ChannelsLast);
+                let net = NetState::<B>::new(&config(), 5, momentum, decay, &Default::default())
+                    .with_layout(layout);
                 step(net, 1).0
             })
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn a_channels_last_checkpoint_resumes_channels_first_and_back() {
+        let device = Default::default();
+        let state = checkpoint_state();
+        // Channels-last is the CUDA layout.
+        let nets = trained(&state, Layout::ChannelsLast);
         let dir = tempfile::tempdir().unwrap();
         let path = save(dir.path(), "step-000001", &state, &nets).unwrap();
         // This backend (flex) loads it channels-first. Loaded twice: a clone would share its
@@ -254,5 +275,54 @@ mod tests {
                 assert_close(logits, &ends[0].1, &format!("{what}: logits"));
             }
         }
+    }
+
+    #[test]
+    fn files_that_do_not_fit_the_model_in_state_json_are_refused_naming_the_file() {
+        let device = Default::default();
+        let state = checkpoint_state();
+        let dir = tempfile::tempdir().unwrap();
+        let path = save(
+            dir.path(),
+            "a",
+            &state,
+            &trained(&state, Layout::ChannelsFirst),
+        )
+        .unwrap();
+        let load = |configs: &[ResNetConfig; 2]| {
+            load_nets::<B>(&path, configs, &state, &device)
+                .err()
+                .expect("refused")
+                .to_string()
+        };
+        // burn would load these tensors into the wider net and fail steps later in a convolution.
+        let wider = ResNetConfig {
+            width: 2,
+            ..config()
+        };
+        let e = load(&[wider.clone(), wider]);
+        assert!(
+            e.contains("a/plain.mpk") && e.contains("[16, 3, 3, 3]") && e.contains("[32, 3, 3, 3]"),
+            "{e}"
+        );
+        // Another run's optimiser state: its parameter ids are not this model's, and burn would
+        // silently start every momentum buffer afresh.
+        let other = save(
+            dir.path(),
+            "b",
+            &state,
+            &trained(&state, Layout::ChannelsFirst),
+        )
+        .unwrap();
+        std::fs::copy(
+            other.join("residual-optim.mpk"),
+            path.join("residual-optim.mpk"),
+        )
+        .unwrap();
+        let e = load(&[config(), config()]);
+        assert!(
+            e.contains("a/residual-optim.mpk") && e.contains("lacks"),
+            "{e}"
+        );
     }
 }

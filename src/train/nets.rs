@@ -124,7 +124,9 @@ impl<B: TrainBackend> NetState<B> {
     }
 }
 
-type SgdRecord<B> = AdaptorRecord<Sgd<<B as AutodiffBackend>::InnerBackend>, B>;
+pub(crate) type SgdRecord<B> = AdaptorRecord<Sgd<<B as AutodiffBackend>::InnerBackend>, B>;
+/// The optimiser's state: one [`SgdRecord`] per parameter id.
+pub(crate) type OptimRecord<B> = <Optim<B> as Optimizer<ResNet<B>, B>>::Record;
 
 /// A convolution weight's SGD state with its momentum buffer moved from `from`'s order to `to`'s.
 fn relayout_momentum<B: TrainBackend>(
