@@ -56,7 +56,11 @@ pub fn states_fit<B: TrainBackend>(
     for (id, state) in record {
         let shape = shapes
             .get(id)
-            .ok_or_else(|| format!("holds state for parameter {id}, which the model lacks"))?;
+            .ok_or_else(|| {
+                format!(
+                    "holds momentum for parameter {id}, which this model lacks: is it another run's file?"
+                )
+            })?;
         let momentum = match shape.len() {
             1 => velocity_shape::<B, 1>(state),
             2 => velocity_shape::<B, 2>(state),
