@@ -121,6 +121,9 @@ fn backward<B: Backend>(dy: Tensor<B, 2>, saved: Saved<B>) -> [Tensor<B, 2>; 3] 
     // Four kernels on burn's fusion (0.21): one element-wise pass writes `dy` (the ReLU's
     // backward mask, issued before this) and `dy·x̂`, two plain sums, and `dx`. A fused reduction
     // does not take that pass as its prologue because `dy` is read again by the later passes.
+    // Recomputing `dy` in each pass instead (the `ReLU` and the residual add moved into this op,
+    // the mask read from the saved output) did not help: the sums stayed plain reductions and
+    // the recomputations ran as element-wise kernels of their own, 415 -> 425 launches.
     // dγ is issued first: 416 launches per residual ResNet-20 step against 420 the other way.
     let dgamma = (dy.clone() * normalized()).sum_dim(0); // [1, c]
     let dbeta = dy.clone().sum_dim(0); // [1, c]
