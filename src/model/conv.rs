@@ -75,7 +75,7 @@ mod tests {
     #[test]
     fn relayout_moves_in_to_the_last_axis_and_back() {
         let device = Default::default();
-        // w[o, i, y, x] = 1000 o + 100 i + 10 y + x
+        // Each element of w [2, 3, 2, 2] holds its own flat index.
         let w = Tensor::<B, 1, Int>::arange(0..2 * 3 * 2 * 2, &device)
             .float()
             .reshape([2, 3, 2, 2]);

@@ -282,13 +282,15 @@ mod tests {
         let device = Default::default();
         let state = checkpoint_state();
         let dir = tempfile::tempdir().unwrap();
-        let path = save(
-            dir.path(),
-            "a",
-            &state,
-            &trained(&state, Layout::ChannelsFirst),
-        )
-        .unwrap();
+        let save_trained = |name: &str| {
+            save(
+                dir.path(),
+                name,
+                &state,
+                &trained(&state, Layout::ChannelsFirst),
+            )
+        };
+        let path = save_trained("a").unwrap();
         let load = |configs: &[ResNetConfig; 2]| {
             load_nets::<B>(&path, configs, &state, &device)
                 .err()
@@ -307,13 +309,7 @@ mod tests {
         );
         // Another run's optimiser state: its parameter ids are not this model's, and burn would
         // silently start every momentum buffer afresh.
-        let other = save(
-            dir.path(),
-            "b",
-            &state,
-            &trained(&state, Layout::ChannelsFirst),
-        )
-        .unwrap();
+        let other = save_trained("b").unwrap();
         std::fs::copy(
             other.join("residual-optim.mpk"),
             path.join("residual-optim.mpk"),

@@ -136,13 +136,19 @@ fn relayout_momentum<B: TrainBackend>(
     device: &B::Device,
 ) -> SgdRecord<B> {
     let mut state: SgdState<B::InnerBackend, 4> = record.into_state();
-    state.momentum = state.momentum.map(|momentum| {
-        // burn keeps the buffer private; its record item is the way in and out.
-        let item = momentum.into_item::<FullPrecisionSettings>();
-        let velocity = Tensor::<B::InnerBackend, 4>::from_item(item.velocity, device);
-        MomentumState::new(relayout_weight(velocity, from, to))
-    });
+    state.momentum = state
+        .momentum
+        .map(|momentum| MomentumState::new(relayout_weight(velocity(momentum, device), from, to)));
     AdaptorRecord::from_state(state)
+}
+
+/// A momentum buffer's tensor. burn keeps the field private; the record item is the way out.
+pub(crate) fn velocity<B: Backend, const D: usize>(
+    momentum: MomentumState<B, D>,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let item = momentum.into_item::<FullPrecisionSettings>();
+    Tensor::from_item(item.velocity, device)
 }
 
 /// Mean cross-entropy `[1]` and number of correct predictions `[1]` (as float).

@@ -8,11 +8,10 @@ use std::collections::HashMap;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::SgdState;
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, Record};
 
 use crate::backend::TrainBackend;
 use crate::model::ResNet;
-use crate::train::nets::{OptimRecord, SgdRecord};
+use crate::train::nets::{OptimRecord, SgdRecord, velocity};
 
 /// Every float parameter's id and shape, in visiting order.
 fn params<B: Backend>(model: &ResNet<B>) -> Vec<(ParamId, Vec<usize>)> {
@@ -78,15 +77,11 @@ pub fn states_fit<B: TrainBackend>(
     Ok(())
 }
 
-/// The momentum buffer's shape, read through its record item (burn keeps the field private).
-/// Panics if the state is not of rank `D`; the caller contains panics.
+/// The momentum buffer's shape. Panics if the state is not of rank `D`; the caller contains
+/// panics.
 fn velocity_shape<B: TrainBackend, const D: usize>(state: &SgdRecord<B>) -> Option<Vec<usize>> {
     let state: SgdState<B::InnerBackend, D> = state.clone().into_state();
-    state.momentum.map(|m| {
-        let item = m.into_item::<FullPrecisionSettings>();
-        Tensor::<B::InnerBackend, D>::from_item(item.velocity, &Default::default())
-            .shape()
-            .as_slice()
-            .to_vec()
-    })
+    state
+        .momentum
+        .map(|m| velocity(m, &Default::default()).shape().as_slice().to_vec())
 }
