@@ -8,6 +8,7 @@ pub mod nets;
 pub mod prefetch;
 pub mod probe;
 pub mod schedule;
+mod shape_groups;
 mod spawn;
 mod trainer;
 

@@ -11,6 +11,7 @@ use burn::record::{FullPrecisionSettings, Record};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::shape_groups;
 use crate::backend::TrainBackend;
 use crate::model::{Layout, Probes, ResNet, ResNetConfig, relayout_weight};
 
@@ -84,10 +85,13 @@ impl<B: TrainBackend> NetState<B> {
     }
 
     /// Applies one optimiser step. Takes `self` so the parameters are uniquely owned during the
-    /// update and backends can update them in place.
+    /// update and backends can update them in place. The parameters are updated shape by shape,
+    /// so that a fusing backend runs each shape's updates as one kernel (see `shape_groups`).
     #[must_use]
     pub fn apply(mut self, lr: f64, grads: GradientsParams) -> Self {
-        self.model = self.optim.step(lr, self.model, grads);
+        for group in shape_groups::by_shape::<B, _>(&self.model, grads) {
+            self.model = self.optim.step(lr, self.model, group);
+        }
         self
     }
 
