@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod eval;
 mod events;
+pub mod loss;
 pub mod nets;
 pub mod prefetch;
 pub mod probe;

@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 
-use super::nets::loss_and_correct;
+use super::loss::scores;
 use crate::data::{Batch, Dataset, Split};
 use crate::model::{NormBackend, ResNet};
 use crate::protocol::Score;
@@ -39,7 +39,7 @@ pub fn evaluate<B: NormBackend>(
     for chunk in indices.chunks(EVAL_BATCH) {
         let (images, labels) = batch_tensors::<B>(data.batch(split, chunk, None), device);
         for (model, total) in models.iter().zip(&mut totals) {
-            let (loss, correct) = loss_and_correct(model.forward(images.clone()), labels.clone());
+            let (loss, correct) = scores(model.forward(images.clone()), labels.clone());
             let summed = Tensor::cat(vec![loss.mul_scalar(chunk.len() as f64), correct], 0);
             *total = total.clone() + summed;
         }

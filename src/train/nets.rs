@@ -8,9 +8,9 @@ use burn::optim::record::AdaptorRecord;
 use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig, SgdState};
 use burn::prelude::*;
 use burn::record::{FullPrecisionSettings, Record};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::AutodiffBackend;
 
+use super::loss::loss_and_correct;
 use super::shape_groups;
 use crate::backend::TrainBackend;
 use crate::model::{Layout, Probes, ResNet, ResNetConfig, relayout_weight};
@@ -153,25 +153,6 @@ pub(crate) fn velocity<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     let item = momentum.into_item::<FullPrecisionSettings>();
     Tensor::from_item(item.velocity, device)
-}
-
-/// Mean cross-entropy `[1]` and number of correct predictions `[1]` (as float).
-pub fn loss_and_correct<B: Backend>(
-    logits: Tensor<B, 2>,
-    labels: Tensor<B, 1, Int>,
-) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let [n, _] = logits.dims();
-    let correct = logits
-        .clone()
-        .detach()
-        .argmax(1)
-        .reshape([n])
-        .equal(labels.clone())
-        .int()
-        .sum()
-        .float();
-    let picked = log_softmax(logits, 1).gather(1, labels.reshape([n, 1])); // [n, 1]
-    (picked.mean().neg(), correct)
 }
 
 /// Forward and backward of every net on the same batch. The nets are independent until their

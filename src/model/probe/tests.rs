@@ -10,7 +10,8 @@ use super::{ProbePoint, Probes};
 use crate::config::Shortcut;
 use crate::model::{ResNet, ResNetConfig};
 use crate::rng::Rng;
-use crate::train::nets::{NetState, loss_and_correct};
+use crate::train::loss::loss_and_correct;
+use crate::train::nets::NetState;
 
 type B = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 type Grads = <B as burn::tensor::backend::AutodiffBackend>::Gradients;
