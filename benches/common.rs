@@ -131,7 +131,7 @@ impl<B: TrainBackend> Bench<B> {
         } else {
             forward_backward_all(&self.nets, &self.images, &self.labels, false)
         };
-        let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
+        let stats = read_back(passes.iter().flat_map(|p| p.stats.clone()).collect());
         let nets = std::mem::take(&mut self.nets);
         self.nets = nets
             .into_iter()

@@ -201,7 +201,7 @@ fn trace<B: TrainBackend>(
             .push(json!({ "shape": batch.shape, "images": batch.images, "labels": batch.labels }));
         let (images, labels) = batch_tensors::<B>(batch, device);
         let mut passes = forward_backward_all(&nets, &images, &labels, step == 0);
-        let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
+        let stats = read_back(passes.iter().flat_map(|p| p.stats.clone()).collect());
         let pending = probe::collect_all(&nets, &mut passes);
         losses.push([stats[0], stats[2]]);
         eprintln!(

@@ -40,8 +40,10 @@ pub struct NetState<B: TrainBackend> {
 /// What a forward/backward pass leaves for the caller, still on the device.
 pub struct Pass<B: TrainBackend> {
     pub grads: GradientsParams,
-    /// `[loss, correct]` of the batch, on the inner backend.
-    pub stats: Tensor<B::InnerBackend, 1>,
+    /// Loss and number of correct predictions `[1]` of the batch, on the inner backend. Kept
+    /// apart: the read-back concatenates every net's in one go (a `cat` per net here would be one
+    /// more kernel launch per net).
+    pub stats: [Tensor<B::InnerBackend, 1>; 2],
     pub probes: Option<(Probes<B>, B::Gradients)>,
 }
 
@@ -74,7 +76,7 @@ impl<B: TrainBackend> NetState<B> {
             (self.model.forward(images), None)
         };
         let (loss, correct) = loss_and_correct(logits, labels);
-        let stats = Tensor::cat(vec![loss.clone().inner(), correct.inner()], 0);
+        let stats = [loss.clone().inner(), correct.inner()];
         let mut raw = loss.backward();
         let grads = GradientsParams::from_module(&mut raw, &self.model);
         Pass {
@@ -223,7 +225,7 @@ pub(crate) mod tests {
     pub(crate) fn step(net: NetState<B>, seed: u64) -> (NetState<B>, f64) {
         let (images, labels) = batch(seed);
         let pass = net.forward_backward(images, labels, false);
-        let loss = read_back(vec![pass.stats.clone()])[0];
+        let loss = read_back(pass.stats.to_vec())[0];
         (net.apply(0.2, pass.grads), loss)
     }
 

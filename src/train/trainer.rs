@@ -267,7 +267,7 @@ impl<B: TrainBackend> Trainer<B> {
         let lr = learning_rate(&self.hyper, self.depth_step());
         let probe_step = self.depth_step() % self.hyper.probe_every == 0;
         let mut passes = forward_backward_all(&self.nets, &images, &labels, probe_step);
-        let stats = read_back(passes.iter().map(|p| p.stats.clone()).collect());
+        let stats = read_back(passes.iter().flat_map(|p| p.stats.clone()).collect());
         let scores: Vec<Score> = stats
             .chunks_exact(2)
             .map(|s| Score {

@@ -11,7 +11,7 @@ use crate::config::Shortcut;
 use crate::model::{ResNet, ResNetConfig};
 use crate::rng::Rng;
 use crate::train::loss::loss_and_correct;
-use crate::train::nets::NetState;
+use crate::train::nets::{NetState, read_back};
 
 type B = burn::backend::Autodiff<burn::backend::NdArray<f64>>;
 type Grads = <B as burn::tensor::backend::AutodiffBackend>::Gradients;
@@ -199,10 +199,7 @@ fn probes_change_neither_the_loss_nor_the_update() {
         let a = plain.forward_backward(x.clone(), y.clone(), false);
         let b = probed.forward_backward(x.clone(), y.clone(), true);
         assert!(b.probes.is_some() && a.probes.is_none());
-        let (sa, sb): (Vec<f64>, Vec<f64>) = (
-            a.stats.into_data().to_vec().unwrap(),
-            b.stats.into_data().to_vec().unwrap(),
-        );
+        let (sa, sb) = (read_back(a.stats.to_vec()), read_back(b.stats.to_vec()));
         assert!(max_abs_diff(&sa, &sb) < 1e-12, "{sa:?} vs {sb:?}");
         let (plain, probed) = (plain.apply(0.1, a.grads), probed.apply(0.1, b.grads));
         let after = |n: &NetState<B>| {
