@@ -88,7 +88,7 @@ impl<B: TrainBackend> NetState<B> {
 
     /// Applies one optimiser step. Takes `self` so the parameters are uniquely owned during the
     /// update and backends can update them in place. The parameters are updated shape by shape,
-    /// so that a fusing backend runs each shape's updates as one kernel (see `shape_groups`).
+    /// so that a fusing backend fuses each shape's updates together (see `shape_groups`).
     #[must_use]
     pub fn apply(mut self, lr: f64, grads: GradientsParams) -> Self {
         for group in shape_groups::by_shape::<B, _>(&self.model, grads) {
