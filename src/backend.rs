@@ -3,16 +3,16 @@
 
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::model::NormBackend;
+use crate::model::ModelBackend;
 
 /// A backend resdash trains on: autodiff over an inner backend (evaluation, probe read-backs),
-/// both with the model's batch norm ([`NormBackend`]).
-pub trait TrainBackend: AutodiffBackend<InnerBackend: NormBackend> + NormBackend {}
+/// both with the model's recorded operations ([`ModelBackend`]).
+pub trait TrainBackend: AutodiffBackend<InnerBackend: ModelBackend> + ModelBackend {}
 
 impl<B> TrainBackend for B
 where
-    B: AutodiffBackend + NormBackend,
-    B::InnerBackend: NormBackend,
+    B: AutodiffBackend + ModelBackend,
+    B::InnerBackend: ModelBackend,
 {
 }
 

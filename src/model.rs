@@ -2,22 +2,26 @@
 //! basic blocks with 16w, 32w and 64w channels. One type serves both nets: `residual = false`
 //! switches the shortcut add off and gives the *plain* counterpart with the same layers.
 
+mod backend;
 mod block;
+mod closed_form;
 mod conv;
 mod layout;
 mod norm;
 mod probe;
 mod shortcut;
+mod subsample;
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 
+pub use backend::ModelBackend;
 pub use block::{BasicBlock, BlockConfig};
 pub use conv::relayout_weight;
 pub use layout::Layout;
-pub use norm::{BatchNorm2d, NormBackend};
+pub use norm::BatchNorm2d;
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
 
 use crate::config::Shortcut;
@@ -136,7 +140,7 @@ impl ResNetConfig {
     }
 }
 
-impl<B: NormBackend> ResNet<B> {
+impl<B: ModelBackend> ResNet<B> {
     /// Logits `[batch, classes]` for images `[batch, c, h, w]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.stem(x); // [b, 16w, h, w]

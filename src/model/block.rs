@@ -5,9 +5,10 @@ use burn::module::{Module, ParamId};
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
+use super::backend::ModelBackend;
 use super::conv;
 use super::layout::Layout;
-use super::norm::{BatchNorm2d, NormBackend};
+use super::norm::BatchNorm2d;
 use super::probe::BlockProbes;
 use super::shortcut::{Projection, subsample_pad};
 use super::{conv3x3, he_conv};
@@ -64,7 +65,7 @@ impl BlockConfig {
     }
 }
 
-impl<B: NormBackend> BasicBlock<B> {
+impl<B: ModelBackend> BasicBlock<B> {
     /// `y = relu(F(x) + S(x))` (residual) or `relu(F(x))` (plain). With `probes`, the zero probe
     /// tensors are added at the branch input, the shortcut input and the sum (and the block
     /// input if present), so their gradients are the gradients at those points.

@@ -11,18 +11,18 @@
 //! With [`Layout::ChannelsLast`] (cubecl backends) the rows are `[b * h * w, c]` instead: a view
 //! of the convolution's channels-last output, one reduction per statistic, and `[1, c]` factors
 //! broadcast along the rows (see [`super::layout`]). In training those rows go through
-//! [`NormBackend::batch_norm_rows`] ([`rows`]): one autodiff operation with the analytic backward.
+//! [`ModelBackend::batch_norm_rows`] ([`rows`]): one autodiff operation with the analytic backward.
 
 use burn::module::{Module, ModuleMapper, Param, RunningState};
 use burn::prelude::*;
 use burn::tensor::activation;
 
+use super::backend::ModelBackend;
 use super::layout::{Layout, TO_NCHW, TO_NHWC};
 
-mod rows;
+pub(super) mod rows;
 
-pub use rows::NormBackend;
-use rows::{Normalized, RowFactors};
+pub use rows::{Normalized, RowFactors};
 
 #[derive(Module, Debug)]
 pub struct BatchNorm2d<B: Backend> {
@@ -54,7 +54,7 @@ impl<B: Backend> BatchNorm2d<B> {
     }
 }
 
-impl<B: NormBackend> BatchNorm2d<B> {
+impl<B: ModelBackend> BatchNorm2d<B> {
     /// Batch statistics when autodiff is on (training), running statistics otherwise.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.forward_then(x, &[], false)
@@ -129,7 +129,7 @@ impl<B: NormBackend> BatchNorm2d<B> {
     }
 
     /// The same maths on rows `[count, c]` (channels-last: `count` = `b * h * w`): in training,
-    /// the backend's [`NormBackend::batch_norm_rows`] (see [`rows`]), which also updates the
+    /// the backend's [`ModelBackend::batch_norm_rows`] (see [`rows`]), which also updates the
     /// running statistics; otherwise the running statistics' normalisation.
     fn normalize_rows(&self, rows: Tensor<B, 2>, factors: RowFactors<B>) -> Tensor<B, 2> {
         if B::ad_enabled(&rows.device()) {

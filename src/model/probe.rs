@@ -4,7 +4,7 @@
 
 use burn::prelude::*;
 
-use super::{NormBackend, ResNet, global_average_pool};
+use super::{ModelBackend, ResNet, global_average_pool};
 
 /// The probes of one block, plus its output (for the activation norm).
 #[derive(Debug, Clone)]
@@ -61,7 +61,7 @@ fn zero_if_none<B: Backend>(
     t.unwrap_or_else(|| probe(dims, device))
 }
 
-impl<B: NormBackend> ResNet<B> {
+impl<B: ModelBackend> ResNet<B> {
     /// Forward pass with probes at every block; same logits as [`ResNet::forward`].
     pub fn forward_probed(&self, x: Tensor<B, 4>) -> (Tensor<B, 2>, Probes<B>) {
         self.forward_probed_with(x, &mut |_, point, dims, device| {

@@ -6,9 +6,10 @@ use burn::module::{Module, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
+use super::backend::ModelBackend;
 use super::conv;
 use super::layout::Layout;
-use super::norm::{BatchNorm2d, NormBackend};
+use super::norm::BatchNorm2d;
 
 use super::he_conv;
 use crate::rng::Rng;
@@ -48,7 +49,7 @@ impl<B: Backend> Projection<B> {
     }
 }
 
-impl<B: NormBackend> Projection<B> {
+impl<B: ModelBackend> Projection<B> {
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         self.bn
             .forward(conv::forward(&self.conv, x, self.bn.layout))
@@ -59,8 +60,14 @@ impl<B: NormBackend> Projection<B> {
 ///
 /// Subsampling is a reshape that splits `h` and `w` into `[h/2, 2]` and `[w/2, 2]` and a plain
 /// slice of index 0 in the two size-2 axes: no stepped slice, which is a slow path on some
-/// backends. With channels-last the same is done on the `[b, h, w, c]` view.
-pub fn subsample_pad<B: Backend>(x: Tensor<B, 4>, extra: usize, layout: Layout) -> Tensor<B, 4> {
+/// backends. With channels-last the same is done on the `[b, h, w, c]` view, and where the
+/// channels double (always, in the paper's nets) by the backend's
+/// [`ModelBackend::subsample_double`]: one fused kernel each way on burn's fusion backends.
+pub fn subsample_pad<B: ModelBackend>(
+    x: Tensor<B, 4>,
+    extra: usize,
+    layout: Layout,
+) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
     let (h2, w2) = (h / 2, w / 2);
     match layout {
@@ -71,6 +78,7 @@ pub fn subsample_pad<B: Backend>(x: Tensor<B, 4>, extra: usize, layout: Layout) 
                 .reshape([b, c, h2, w2]); // [b, c, h/2, w/2]
             append_zeros(x, extra, 1) // [b, c + extra, h/2, w/2]
         }
+        Layout::ChannelsLast if extra == c => layout.map(x, B::subsample_double),
         Layout::ChannelsLast => layout.map(x, |x| {
             let x = x
                 .reshape([b, h2, 2, w2, 2, c])

@@ -5,7 +5,7 @@ use burn::prelude::*;
 
 use super::loss::scores;
 use crate::data::{Batch, Dataset, Split};
-use crate::model::{NormBackend, ResNet};
+use crate::model::{ModelBackend, ResNet};
 use crate::protocol::Score;
 
 /// Images per evaluation batch.
@@ -22,7 +22,7 @@ pub fn batch_tensors<B: Backend>(
 }
 
 /// Loss and accuracy of each model on the first `limit` examples of `split` (0 = all).
-pub fn evaluate<B: NormBackend>(
+pub fn evaluate<B: ModelBackend>(
     models: &[ResNet<B>],
     data: &Dataset,
     split: &Split,

@@ -5,19 +5,22 @@
 //! casts ran as 22 kernels forward and backward (lavapipe, `scripts/cubecl-lavapipe.sh`). Here
 //! the forward is reductions with element-wise prologues, the masks are `mask_fill`s (which fuse;
 //! a cast from bool does not), and the backward is the closed form `(softmax - one_hot) / n`,
-//! reached through a surrogate whose gradient is exactly that and whose value cancels (see
-//! [`loss_and_correct`]): 16 kernels, and 405 -> 399 launches per residual ResNet-20 step.
+//! recorded as the loss's gradient in the logits (see [`loss_and_correct`]): 12 kernels.
+//! A surrogate with that gradient and a cancelling value (`s - s.detach() + loss`) took 16
+//! (405 -> 399 launches per residual ResNet-20 step); recording the gradient instead dropped the
+//! surrogate's sum and its backward (384 -> 380).
 
 use burn::prelude::*;
+
+use crate::model::ModelBackend;
 
 /// Mean cross-entropy `[1]` and number of correct predictions `[1]` (as float) of `logits`
 /// `[n, classes]`, differentiable in `logits`.
 ///
 /// The gradient of the mean cross-entropy in the logits is `g = (softmax - one_hot) / n`. It is
-/// computed in the forward, detached, and the loss is returned as `s - s.detach() + loss` with
-/// `s = Σ logits·g`: the value is `loss` (`s - s` is exactly 0), the gradient is `g`, and the
-/// backward is one element-wise pass.
-pub fn loss_and_correct<B: Backend>(
+/// computed in the forward, detached, and recorded as the loss's gradient
+/// ([`ModelBackend::with_gradient`]): the backward is one element-wise pass.
+pub fn loss_and_correct<B: ModelBackend>(
     logits: Tensor<B, 2>,
     labels: Tensor<B, 1, Int>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
@@ -27,9 +30,7 @@ pub fn loss_and_correct<B: Backend>(
         .exp()
         .sub(parts.one_hot)
         .div_scalar(n as f64);
-    let surrogate = (logits * grad).sum();
-    let loss = surrogate.clone() - surrogate.detach() + parts.loss;
-    (loss, parts.correct)
+    (B::with_gradient(parts.loss, logits, grad), parts.correct)
 }
 
 /// [`loss_and_correct`]'s values alone, not differentiable: for evaluation.

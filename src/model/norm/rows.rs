@@ -8,9 +8,9 @@
 //! `dβ = Σ dy`, `dγ = Σ dy·x̂` and `dx = γ/σ · (dy - dβ/n - x̂·dγ/n)`, with x̂ recomputed from
 //! the rows where it is read: four kernels (see [`backward`]).
 //!
-//! burn 0.21 has no batch norm op, so the choice is made by type: [`NormBackend`] is implemented
-//! for `Autodiff<B>` with the recorded op and for the plain backends with the forward alone
-//! (they never train; their models run in evaluation with the running statistics).
+//! burn 0.21 has no batch norm op, so the choice is made by type (`super::super::ModelBackend`):
+//! `Autodiff<B>` runs [`recorded`], the plain backends [`untracked`] (they never train; their
+//! models run in evaluation with the running statistics).
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -22,16 +22,12 @@ use burn::tensor::TensorPrimitive;
 
 use super::{EPSILON, ema, unbiased};
 
-/// The backends resdash's models run on: each says how batch norm trains on channels-last rows.
-pub trait NormBackend: Backend {
-    /// Batch norm with the batch's statistics over rows `[n, c]`, and the running statistics
-    /// updated from them. Without autodiff this is the forward alone.
-    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
-        let forward = forward(rows, factors);
-        Normalized {
-            rows: forward.rows,
-            running: forward.running,
-        }
+/// Batch norm's forward alone, untracked.
+pub fn untracked<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Normalized<B> {
+    let forward = forward(rows, factors);
+    Normalized {
+        rows: forward.rows,
+        running: forward.running,
     }
 }
 
@@ -43,7 +39,7 @@ pub struct RowFactors<B: Backend> {
     pub beta: Tensor<B, 2>,
 }
 
-/// [`NormBackend::batch_norm_rows`]'s result: the normalised rows `[n, c]` and the new running
+/// `ModelBackend::batch_norm_rows`'s result: the normalised rows `[n, c]` and the new running
 /// mean and variance `[c]` (not tracked).
 pub struct Normalized<B: Backend> {
     pub rows: Tensor<B, 2>,
@@ -151,52 +147,40 @@ impl<B: Backend> Backward<B, 3> for BatchNormRows {
     }
 }
 
-impl<B: Backend, C: CheckpointStrategy> NormBackend for Autodiff<B, C> {
-    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
-        let [rows, gamma, beta] =
-            [rows, factors.gamma, factors.beta].map(|t| t.into_primitive().tensor());
-        let nodes = [&rows, &gamma, &beta].map(|t| t.node.clone());
-        let [rows, gamma, beta] = [rows, gamma, beta]
-            .map(|t| Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(t.primitive)));
-        let forward = forward(
-            rows.clone(),
-            RowFactors {
-                running_mean: factors.running_mean.inner(),
-                running_var: factors.running_var.inner(),
-                gamma: gamma.clone(),
-                beta,
+/// Batch norm as one recorded operation: the forward's maths, [`backward`] as its backward.
+pub fn recorded<B: Backend, C: CheckpointStrategy>(
+    rows: Tensor<Autodiff<B, C>, 2>,
+    factors: RowFactors<Autodiff<B, C>>,
+) -> Normalized<Autodiff<B, C>> {
+    let [rows, gamma, beta] =
+        [rows, factors.gamma, factors.beta].map(|t| t.into_primitive().tensor());
+    let nodes = [&rows, &gamma, &beta].map(|t| t.node.clone());
+    let [rows, gamma, beta] = [rows, gamma, beta]
+        .map(|t| Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(t.primitive)));
+    let forward = forward(
+        rows.clone(),
+        RowFactors {
+            running_mean: factors.running_mean.inner(),
+            running_var: factors.running_var.inner(),
+            gamma: gamma.clone(),
+            beta,
+        },
+    );
+    let output = forward.rows.into_primitive().tensor();
+    let output = match BatchNormRows.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(
+            Saved {
+                rows,
+                mean: forward.mean,
+                inv_std: forward.inv_std,
+                gamma,
             },
-        );
-        let output = forward.rows.into_primitive().tensor();
-        let output = match BatchNormRows.prepare::<C>(nodes).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(
-                Saved {
-                    rows,
-                    mean: forward.mean,
-                    inv_std: forward.inv_std,
-                    gamma,
-                },
-                output,
-            ),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        };
-        Normalized {
-            rows: Tensor::from_primitive(TensorPrimitive::Float(output)),
-            running: forward.running.map(Tensor::from_inner),
-        }
+            output,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Normalized {
+        rows: Tensor::from_primitive(TensorPrimitive::Float(output)),
+        running: forward.running.map(Tensor::from_inner),
     }
 }
-
-#[cfg(feature = "flex")]
-impl NormBackend for burn::backend::Flex {}
-
-#[cfg(feature = "ndarray")]
-impl NormBackend for burn::backend::NdArray<f32> {}
-
-/// float64: the probe tests' exact reference.
-#[cfg(feature = "ndarray")]
-impl NormBackend for burn::backend::NdArray<f64> {}
-
-/// burn's fused backends: CUDA, and wgpu in `scripts/cubecl-lavapipe.sh`.
-#[cfg(feature = "fusion")]
-impl<B: burn_fusion::FusionBackend> NormBackend for burn_fusion::Fusion<B> {}

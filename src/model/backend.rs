@@ -1,0 +1,78 @@
+//! The backends resdash's models run on, and the operations they record with a hand-written
+//! backward when they train.
+//!
+//! On burn's fusion backends (CUDA) each kernel launch counts, and autodiff records some of the
+//! model's and the loss's maths as many small ops whose backward fuses badly. Three pieces are
+//! therefore recorded as one autodiff operation each, with the analytic backward written out:
+//! - batch norm over channels-last rows ([`super::norm`]'s `rows`);
+//! - option A's shortcut over channels-last activations ([`super::subsample`]);
+//! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
+//!
+//! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
+//! are the forward maths alone (the plain backends never train: their models run in evaluation),
+//! and `Autodiff<B>` overrides them with the recorded operations.
+
+use burn::backend::Autodiff;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::prelude::*;
+
+use super::closed_form;
+use super::norm::{Normalized, RowFactors, rows};
+use super::subsample;
+
+/// A backend resdash's models run on.
+pub trait ModelBackend: Backend {
+    /// Batch norm with the batch's statistics over rows `[n, c]`, and the running statistics
+    /// updated from them. Without autodiff this is the forward alone.
+    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
+        rows::untracked(rows, factors)
+    }
+
+    /// Option A's shortcut on channels-last activations: `[b, h, w, c]` (`h`, `w` even) ->
+    /// `[b, h/2, w/2, 2c]`, every second row and column followed by `c` zero channels.
+    fn subsample_double(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        subsample::forward(x)
+    }
+
+    /// `value` `[1]`, differentiable in `input` with the gradient `gradient` (same shape as
+    /// `input`, detached). Without autodiff this is `value`.
+    fn with_gradient(
+        value: Tensor<Self, 1>,
+        _input: Tensor<Self, 2>,
+        _gradient: Tensor<Self, 2>,
+    ) -> Tensor<Self, 1> {
+        value
+    }
+}
+
+impl<B: Backend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
+    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
+        rows::recorded(rows, factors)
+    }
+
+    fn subsample_double(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
+        subsample::recorded(x)
+    }
+
+    fn with_gradient(
+        value: Tensor<Self, 1>,
+        input: Tensor<Self, 2>,
+        gradient: Tensor<Self, 2>,
+    ) -> Tensor<Self, 1> {
+        closed_form::recorded(value, input, gradient)
+    }
+}
+
+#[cfg(feature = "flex")]
+impl ModelBackend for burn::backend::Flex {}
+
+#[cfg(feature = "ndarray")]
+impl ModelBackend for burn::backend::NdArray<f32> {}
+
+/// float64: the probe tests' exact reference.
+#[cfg(feature = "ndarray")]
+impl ModelBackend for burn::backend::NdArray<f64> {}
+
+/// burn's fused backends: CUDA, and wgpu in `scripts/cubecl-lavapipe.sh`.
+#[cfg(feature = "fusion")]
+impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
