@@ -57,8 +57,24 @@ impl Nets {
 pub struct Bench<B: TrainBackend> {
     pub nets: Vec<NetState<B>>,
     serial: bool,
+    /// The batch on the host, stored channels-first.
+    batch: Batch,
     pub images: Tensor<B, 4>,
     pub labels: Tensor<B, 1, Int>,
+}
+
+/// `batch` on the device, its images stored in `layout`'s order as the trainer's data thread
+/// stores them.
+fn upload<B: TrainBackend>(
+    batch: &Batch,
+    layout: Layout,
+    device: &B::Device,
+) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let batch = match layout {
+        Layout::ChannelsFirst => batch.clone(),
+        Layout::ChannelsLast => batch.clone().into_channels_last(),
+    };
+    batch_tensors::<B>(batch, device)
 }
 
 impl<B: TrainBackend> Bench<B> {
@@ -92,21 +108,24 @@ impl<B: TrainBackend> Bench<B> {
                 .collect(),
             labels: (0..batch).map(|_| rng.below(10) as i64).collect(),
             shape: [batch, channels, height, width],
+            channels_last: false,
         };
-        let (images, labels) = batch_tensors::<B>(batch, device);
+        let (images, labels) = upload::<B>(&batch, Layout::preferred::<B>(), device);
         Self {
             nets,
             serial,
+            batch,
             images,
             labels,
         }
     }
 
-    /// The same nets with their activations and convolution weights stored in `layout` (default: the backend's
-    /// [`Layout::preferred`]).
+    /// The same nets with their activations and convolution weights, and the batch's images,
+    /// stored in `layout` (default: the backend's [`Layout::preferred`]).
     #[allow(dead_code)] // each bench binary uses a subset
     #[must_use]
     pub fn with_layout(mut self, layout: Layout) -> Self {
+        (self.images, self.labels) = upload::<B>(&self.batch, layout, &self.images.device());
         self.nets = self
             .nets
             .into_iter()

@@ -78,12 +78,36 @@ pub struct Dataset {
     pub augment: bool,
 }
 
-/// A batch ready to become tensors: normalised `[n, c, h, w]` pixels and class indices.
+/// A batch ready to become tensors: normalised pixels and class indices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
+    /// Stored `[n, c, h, w]`, or `[n, h, w, c]` if `channels_last`.
     pub images: Vec<f32>,
     pub labels: Vec<i64>,
+    /// `[n, c, h, w]` whatever the storage order.
     pub shape: [usize; 4],
+    pub channels_last: bool,
+}
+
+impl Batch {
+    /// The same batch with its pixels stored `[n, h, w, c]`: the order burn's cubecl backends
+    /// convolve in, so the first convolution does not copy its input on the device (see
+    /// `model::Layout`). Meant for the data thread, off the trainer's.
+    #[must_use]
+    pub fn into_channels_last(mut self) -> Self {
+        let [n, c, h, w] = self.shape;
+        if !self.channels_last && c > 1 {
+            let first = std::mem::take(&mut self.images);
+            self.images = Vec::with_capacity(first.len());
+            for image in first.chunks_exact(c * h * w) {
+                self.images
+                    .extend((0..h * w).flat_map(|p| (0..c).map(move |ch| image[ch * h * w + p])));
+            }
+            debug_assert_eq!(self.images.len(), n * c * h * w);
+        }
+        self.channels_last = true;
+        self
+    }
 }
 
 impl Dataset {
@@ -141,6 +165,7 @@ impl Dataset {
             images,
             labels,
             shape: [indices.len(), c, h, w],
+            channels_last: false,
         }
     }
 }
@@ -207,6 +232,39 @@ mod tests {
         assert_eq!(b.labels, vec![1, 0]);
         let mean: f32 = b.images.iter().sum::<f32>() / 8.0;
         assert!(mean.abs() < 1e-5, "normalised mean {mean}");
+    }
+
+    #[test]
+    fn channels_last_stores_each_pixel_s_channels_together() {
+        // 2 images, 3 channels, 1x2 pixels; each value names its [n, c, h, w] position.
+        let images = (0..2)
+            .flat_map(|n| {
+                (0..3).flat_map(move |c| (0..2).map(move |x| (n * 100 + c * 10 + x) as f32))
+            })
+            .collect();
+        let batch = Batch {
+            images,
+            labels: vec![0, 1],
+            shape: [2, 3, 1, 2],
+            channels_last: false,
+        };
+        let last = batch.clone().into_channels_last();
+        assert!(last.channels_last);
+        assert_eq!((last.shape, &last.labels), (batch.shape, &batch.labels));
+        assert_eq!(
+            last.images,
+            vec![
+                0., 10., 20., 1., 11., 21., 100., 110., 120., 101., 111., 121.
+            ]
+        );
+        // Already channels-last: unchanged. One channel: the same memory, flagged.
+        assert_eq!(last.clone().into_channels_last(), last);
+        let grey = tiny().batch(&tiny().train, &[0, 1], None);
+        let grey_last = grey.clone().into_channels_last();
+        assert_eq!(
+            (grey_last.images, grey_last.channels_last),
+            (grey.images, true)
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ struct Request {
 
 pub struct Prefetcher {
     data: Arc<Dataset>,
+    channels_last: bool,
     requests: Option<Sender<Request>>,
     ready: Receiver<(Request, Batch)>,
     pending: Option<Request>,
@@ -28,8 +29,9 @@ pub struct Prefetcher {
 
 impl Prefetcher {
     /// Starts the worker thread (`resdash-data`); it ends when the prefetcher is dropped. If the
-    /// thread cannot be started every batch is prepared on the caller's thread.
-    pub fn new(data: Arc<Dataset>) -> Self {
+    /// thread cannot be started every batch is prepared on the caller's thread. With
+    /// `channels_last` the batches are stored `[n, h, w, c]` (see [`Batch::into_channels_last`]).
+    pub fn new(data: Arc<Dataset>, channels_last: bool) -> Self {
         let (request_tx, request_rx) = channel::<Request>();
         let (ready_tx, ready) = channel();
         let worker_data = Arc::clone(&data);
@@ -37,8 +39,7 @@ impl Prefetcher {
             .name("resdash-data".into())
             .spawn(move || {
                 for request in request_rx {
-                    let batch =
-                        worker_data.batch(&worker_data.train, &request.indices, Some(request.key));
+                    let batch = prepare(&worker_data, &request.indices, request.key, channels_last);
                     if ready_tx.send((request, batch)).is_err() {
                         break;
                     }
@@ -46,6 +47,7 @@ impl Prefetcher {
             });
         Self {
             data,
+            channels_last,
             requests: spawned.is_ok().then_some(request_tx),
             ready,
             pending: None,
@@ -75,7 +77,17 @@ impl Prefetcher {
         {
             return batch;
         }
-        self.data.batch(&self.data.train, indices, Some(key))
+        prepare(&self.data, indices, key, self.channels_last)
+    }
+}
+
+/// The training batch of `indices` with augmentation `key`, stored channels-last if asked.
+fn prepare(data: &Dataset, indices: &[u32], key: [u64; 3], channels_last: bool) -> Batch {
+    let batch = data.batch(&data.train, indices, Some(key));
+    if channels_last {
+        batch.into_channels_last()
+    } else {
+        batch
     }
 }
 
@@ -97,25 +109,37 @@ mod tests {
     #[test]
     fn prefetched_batches_equal_batches_prepared_on_the_spot() {
         let data = data();
-        let mut p = Prefetcher::new(Arc::clone(&data));
-        let direct = |indices: &[u32], key| data.batch(&data.train, indices, Some(key));
+        for channels_last in [false, true] {
+            let mut p = Prefetcher::new(Arc::clone(&data), channels_last);
+            let direct = |indices: &[u32], key| {
+                let batch = data.batch(&data.train, indices, Some(key));
+                assert!(!batch.channels_last);
+                if channels_last {
+                    batch.into_channels_last()
+                } else {
+                    batch
+                }
+            };
 
-        // Predicted right: the worker's batch.
-        p.request(vec![3, 1, 4, 1, 5], [0, 0, 0]);
-        assert_eq!(
-            p.take(&[3, 1, 4, 1, 5], [0, 0, 0]),
-            direct(&[3, 1, 4, 1, 5], [0, 0, 0])
-        );
-        // Predicted wrong (e.g. the batch size changed): prepared on the spot, still right.
-        p.request(vec![9, 2, 6], [0, 0, 5]);
-        assert_eq!(
-            p.take(&[9, 2, 6, 5], [0, 0, 5]),
-            direct(&[9, 2, 6, 5], [0, 0, 5])
-        );
-        assert_eq!(p.take(&[7, 7], [1, 2, 3]), direct(&[7, 7], [1, 2, 3]));
-        // A stale prediction is dropped, not handed out later.
-        p.request(vec![1], [0, 0, 0]);
-        assert_eq!(p.take(&[2], [0, 0, 0]), direct(&[2], [0, 0, 0]));
-        assert_eq!(p.take(&[1], [0, 0, 0]), direct(&[1], [0, 0, 0]));
+            // Predicted right: the worker's batch.
+            p.request(vec![3, 1, 4, 1, 5], [0, 0, 0]);
+            assert_eq!(
+                p.take(&[3, 1, 4, 1, 5], [0, 0, 0]),
+                direct(&[3, 1, 4, 1, 5], [0, 0, 0])
+            );
+            // Predicted wrong (e.g. the batch size changed): prepared on the spot, still right.
+            p.request(vec![9, 2, 6], [0, 0, 5]);
+            assert_eq!(
+                p.take(&[9, 2, 6, 5], [0, 0, 5]),
+                direct(&[9, 2, 6, 5], [0, 0, 5])
+            );
+            assert_eq!(p.take(&[7, 7], [1, 2, 3]), direct(&[7, 7], [1, 2, 3]));
+            // A stale prediction is dropped, not handed out later.
+            p.request(vec![1], [0, 0, 0]);
+            assert_eq!(p.take(&[2], [0, 0, 0]), direct(&[2], [0, 0, 0]));
+            let last = p.take(&[1], [0, 0, 0]);
+            assert_eq!(last.channels_last, channels_last);
+            assert_eq!(last, direct(&[1], [0, 0, 0]));
+        }
     }
 }

@@ -21,7 +21,7 @@ use super::schedule::learning_rate;
 use crate::backend::TrainBackend;
 use crate::config::Config;
 use crate::data::{Cursor, Dataset, Sampler};
-use crate::model::ResNetConfig;
+use crate::model::{Layout, ResNetConfig};
 use crate::protocol::{
     Change, Command, DepthSummary, Event, Fault, HyperState, Net, RunInfo, RunState, Score,
     StepReport,
@@ -86,7 +86,10 @@ impl<B: TrainBackend> Trainer<B> {
         let hyper = hyper_from(&config);
         let mut trainer = Trainer {
             sampler: Sampler::new(config.run.seed, data.train.len(), Cursor::default()),
-            prefetch: Prefetcher::new(Arc::clone(&data)),
+            prefetch: Prefetcher::new(
+                Arc::clone(&data),
+                Layout::preferred::<B>() == Layout::ChannelsLast,
+            ),
             nets: Vec::new(),
             config,
             data,
