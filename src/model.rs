@@ -8,6 +8,7 @@ mod closed_form;
 mod conv;
 mod layout;
 mod norm;
+mod pool;
 mod probe;
 mod shortcut;
 mod subsample;
@@ -220,15 +221,14 @@ impl<B: Backend> ResNet<B> {
 }
 
 /// Mean over the spatial dimensions: `[b, c, h, w]` → `[b, c]`.
-pub(crate) fn global_average_pool<B: Backend>(x: Tensor<B, 4>, layout: Layout) -> Tensor<B, 2> {
-    let [b, c, h, w] = x.dims();
+pub(crate) fn global_average_pool<B: ModelBackend>(
+    x: Tensor<B, 4>,
+    layout: Layout,
+) -> Tensor<B, 2> {
+    let [b, c, _, _] = x.dims();
     match layout {
         Layout::ChannelsFirst => x.mean_dim(3).mean_dim(2).reshape([b, c]),
-        Layout::ChannelsLast => x
-            .permute(layout::TO_NHWC)
-            .reshape([b, h * w, c])
-            .mean_dim(1)
-            .reshape([b, c]),
+        Layout::ChannelsLast => B::average_pool_nhwc(x.permute(layout::TO_NHWC)),
     }
 }
 

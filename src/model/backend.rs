@@ -2,10 +2,11 @@
 //! backward when they train.
 //!
 //! On burn's fusion backends (CUDA) each kernel launch counts, and autodiff records some of the
-//! model's and the loss's maths as many small ops whose backward fuses badly. Three pieces are
+//! model's and the loss's maths as many small ops whose backward fuses badly. Four pieces are
 //! therefore recorded as one autodiff operation each, with the analytic backward written out:
 //! - batch norm over channels-last rows ([`super::norm`]'s `rows`);
 //! - option A's shortcut over channels-last activations ([`super::subsample`]);
+//! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
 //! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
@@ -18,7 +19,7 @@ use burn::prelude::*;
 
 use super::closed_form;
 use super::norm::{Normalized, RowFactors, rows};
-use super::subsample;
+use super::{pool, subsample};
 
 /// A backend resdash's models run on.
 pub trait ModelBackend: Backend {
@@ -32,6 +33,11 @@ pub trait ModelBackend: Backend {
     /// `[b, h/2, w/2, 2c]`, every second row and column followed by `c` zero channels.
     fn subsample_double(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
         subsample::forward(x)
+    }
+
+    /// The mean over the pixels of channels-last activations: `[b, h, w, c]` -> `[b, c]`.
+    fn average_pool_nhwc(x: Tensor<Self, 4>) -> Tensor<Self, 2> {
+        pool::forward(x)
     }
 
     /// `value` `[1]`, differentiable in `input` with the gradient `gradient` (same shape as
@@ -52,6 +58,10 @@ impl<B: Backend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
 
     fn subsample_double(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
         subsample::recorded(x)
+    }
+
+    fn average_pool_nhwc(x: Tensor<Self, 4>) -> Tensor<Self, 2> {
+        pool::recorded(x)
     }
 
     fn with_gradient(

@@ -17,9 +17,10 @@
 //! Measured on burn's cubecl stack (`scripts/cubecl-lavapipe.sh`): 908 -> 622 kernel launches
 //! per residual ResNet-20 step, 486 once batch norm's statistics were fused as well, and 416 with
 //! its analytic backward (`super::norm`), 415 with the weights stored channels-last (fewer on
-//! CUDA: see `super::conv`), 398 with the SGD update and the loss fused (`crate::train`), 379
-//! with option A's shortcut and the loss's gradient recorded (`super::backend`) and the batches
-//! stored channels-last by the data thread; see README, "GPU check".
+//! CUDA: see `super::conv`), 398 with the SGD update and the loss fused (`crate::train`), 377
+//! with option A's shortcut, the loss's gradient and the pool's backward recorded
+//! (`super::backend`) and the batches stored channels-last by the data thread; see README, "GPU
+//! check".
 
 use burn::prelude::*;
 
