@@ -125,4 +125,19 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn padding_other_than_doubling_takes_the_general_path_in_both_layouts() {
+        let device = Default::default();
+        let x = Tensor::<B, 1, Int>::arange(0..32, &device)
+            .float()
+            .reshape([1, 2, 4, 4]);
+        let [first, last] = [Layout::ChannelsFirst, Layout::ChannelsLast]
+            .map(|layout| subsample_pad(x.clone(), 1, layout).into_data());
+        assert_eq!(first.shape.dims::<4>(), [1, 3, 2, 2]);
+        assert_eq!(last, first);
+        let v: Vec<f32> = first.to_vec().unwrap();
+        assert_eq!(v[..8], [0., 2., 8., 10., 16., 18., 24., 26.]);
+        assert_eq!(v[8..], [0.; 4]);
+    }
 }
