@@ -134,6 +134,14 @@ impl<B: TrainBackend> Bench<B> {
         self
     }
 
+    /// Every net's forward and backward on the calling thread (as `pair-serial` does).
+    #[allow(dead_code)] // each bench binary uses a subset
+    #[must_use]
+    pub fn on_one_thread(mut self) -> Self {
+        self.serial = true;
+        self
+    }
+
     #[allow(dead_code)] // each bench binary uses a subset
     pub fn layout(&self) -> Layout {
         self.nets[0].model.layout()
@@ -141,7 +149,15 @@ impl<B: TrainBackend> Bench<B> {
 
     /// One step: forward + backward of every net (one thread each, unless serial), one read-back
     /// of the losses, SGD update.
+    #[allow(dead_code)] // each bench binary uses a subset
     pub fn step(&mut self) -> Vec<f64> {
+        self.step_with(true)
+    }
+
+    /// [`Self::step`], the SGD update skipped when `update` is false (the gradients are dropped):
+    /// an A/B of what the update costs.
+    #[allow(dead_code)] // each bench binary uses a subset
+    pub fn step_with(&mut self, update: bool) -> Vec<f64> {
         let passes = if self.serial {
             self.nets
                 .iter()
@@ -151,6 +167,9 @@ impl<B: TrainBackend> Bench<B> {
             forward_backward_all(&self.nets, &self.images, &self.labels, false)
         };
         let stats = read_back(passes.iter().flat_map(|p| p.stats.clone()).collect());
+        if !update {
+            return stats;
+        }
         let nets = std::mem::take(&mut self.nets);
         self.nets = nets
             .into_iter()

@@ -1,7 +1,8 @@
 //! Throughput harness for A/B comparisons in one run (see `benches/probe-overhead.sh` for the pattern): times `--steps`
 //! train steps after `--warmup` and prints one JSON line per configuration with the median step
 //! time, img/s and the warm-up time (the first configuration's includes kernel compilation and
-//! autotuning on a GPU backend; later ones reuse those kernels: one process, one warm-up).
+//! autotuning on a GPU backend; later ones reuse those kernels: one process, one warm-up), and
+//! the host CPU time per timed step of each thread (`host_cpu_ms`, see `host_cpu.rs`).
 //!
 //! `cargo bench --bench throughput -- --backend flex --depth 20 --batch 128 --nets pair`
 //! `--depth 20,56,110 --nets pair,pair-serial,residual,plain` runs every combination, depth-major
@@ -13,6 +14,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod host_cpu;
 
 use std::time::Instant;
 
@@ -119,6 +121,7 @@ fn measure<B: TrainBackend>(
     }
     sync::<B>(device);
     let warm_s = started.elapsed().as_secs_f64();
+    let clock = host_cpu::ThreadClock::now();
     let mut times: Vec<f64> = (0..a.steps)
         .map(|_| {
             let t = Instant::now();
@@ -127,10 +130,11 @@ fn measure<B: TrainBackend>(
             t.elapsed().as_secs_f64()
         })
         .collect();
+    let host = host_cpu::json(&clock.per_step_since(a.steps));
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     println!(
-        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"layout\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1}}}",
+        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"layout\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1},\"host_cpu_ms\":{host}}}",
         a.batch,
         a.channels,
         a.size,

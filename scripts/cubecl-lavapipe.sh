@@ -13,6 +13,14 @@
 #   scripts/cubecl-lavapipe.sh --depth 20 --nets plain --batch 8 --steps 2
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
 #   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
+#   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
+#
+# With --steps 3 or more it also prints each thread's CPU time per step after the first. With
+# tiny tensors (--size 8 --batch 1) the kernels cost little, so that is the host's work per
+# step: recording autodiff, burn-fusion's fusing (thread DSU-*), cubecl's launches (DSD-*, and
+# lavapipe's threads, which take the name of the thread that started them). Timings are this
+# machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
+# forward and backward on the calling thread (as the pair-serial bench).
 #
 # The wgpu feature is not one of resdash's backends, so this builds a throwaway crate under
 # target/cubecl-lavapipe (first build ~15 minutes on 2 cores; later ones reuse it) that depends
@@ -44,6 +52,8 @@ cat >"$work/src/main.rs" <<'RS'
 #![allow(clippy::unwrap_used)]
 #[path = "../../../benches/common.rs"]
 mod common;
+#[path = "../../../benches/host_cpu.rs"]
+mod host_cpu;
 
 use std::time::Instant;
 
@@ -67,23 +77,41 @@ fn main() {
     let depth: usize = arg("--depth", "20").parse().expect("--depth: a number");
     let batch: usize = arg("--batch", "8").parse().expect("--batch: a number");
     let steps: usize = arg("--steps", "2").parse().expect("--steps: a number");
+    let size: usize = arg("--size", "32").parse().expect("--size: a number");
     let nets = Nets::parse(&arg("--nets", "residual")).unwrap_or_else(|e| panic!("{e}"));
     let device = Default::default();
     if args.iter().any(|a| a == "--probe-check") {
         return probe_check(depth, batch);
     }
-    let mut bench = Bench::<B>::new(depth, batch, [3, 32, 32], nets, &device);
+    let mut bench = Bench::<B>::new(depth, batch, [3, size, size], nets, &device);
     let preferred = bench.layout();
     if let Some(layout) = args.iter().position(|a| a == "--layout").map(|i| &args[i + 1]) {
         bench = bench.with_layout(Layout::parse(layout).unwrap_or_else(|e| panic!("{e}")));
     }
+    if args.iter().any(|a| a == "--serial") {
+        bench = bench.on_one_thread();
+    }
     eprintln!("layout {} (the backend's preferred: {})", bench.layout().name(), preferred.name());
+    // Host CPU per thread over the steps after the first (by then every kernel is compiled and
+    // tuned). Lavapipe's own threads are named after the cubecl thread that started them.
+    let mut since = None;
     for step in 0..=steps {
+        if step == 2 {
+            since = Some((host_cpu::ThreadClock::now(), Instant::now()));
+        }
         let t = Instant::now();
-        let stats = bench.step();
+        let stats = bench.step_with(!args.iter().any(|a| a == "--no-update"));
         <B as Backend>::sync(&device).expect("device sync");
         let what = if step == 0 { "warm-up" } else { "step" };
         eprintln!("{what} {step}: {:.2} s, losses {stats:?}", t.elapsed().as_secs_f64());
+    }
+    if let Some((clock, t)) = since {
+        let timed = steps - 1;
+        let wall = t.elapsed().as_secs_f64() * 1e3 / timed as f64;
+        eprintln!("host CPU per step over {timed} steps (wall {wall:.1} ms per step):");
+        for (thread, ms) in clock.per_step_since(timed) {
+            eprintln!("  {thread:<16} {ms:>9.2} ms");
+        }
     }
 }
 
