@@ -130,6 +130,7 @@ pub fn save<B: TrainBackend>(
         let state = NetState {
             model: state.model.clone(),
             optim: state.optim.clone(),
+            stream: state.stream,
         }
         .with_layout(Layout::ChannelsFirst);
         state

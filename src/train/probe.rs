@@ -231,7 +231,7 @@ pub fn collect_all<B: TrainBackend>(
         .zip(passes)
         .filter_map(|((net, state), pass)| {
             let (probes, raw) = pass.probes.take()?;
-            Some(collect(net, &state.model, &probes, &raw, &pass.grads))
+            Some(state.on_stream(|| collect(net, &state.model, &probes, &raw, &pass.grads)))
         })
         .collect()
 }
@@ -247,7 +247,7 @@ pub fn reports<B: TrainBackend>(
         return Vec::new();
     }
     for (p, net) in pending.iter_mut().zip(nets) {
-        finish(p, &net.model);
+        net.on_stream(|| finish(p, &net.model));
     }
     let values = read_back(pending.iter().flat_map(scalars).collect());
     let mut offset = 0;
