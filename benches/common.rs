@@ -142,6 +142,14 @@ impl<B: TrainBackend> Bench<B> {
         self
     }
 
+    /// Uploads the batch again, as the trainer uploads a new batch every step (the bench keeps
+    /// one on the device otherwise).
+    #[allow(dead_code)] // each bench binary uses a subset
+    pub fn upload_again(&mut self) {
+        let device = self.images.device();
+        (self.images, self.labels) = upload::<B>(&self.batch, self.layout(), &device);
+    }
+
     #[allow(dead_code)] // each bench binary uses a subset
     pub fn layout(&self) -> Layout {
         self.nets[0].model.layout()

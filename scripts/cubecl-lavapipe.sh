@@ -20,7 +20,8 @@
 # step: recording autodiff, burn-fusion's fusing (thread DSU-*), cubecl's launches (DSD-*, and
 # lavapipe's threads, which take the name of the thread that started them). Timings are this
 # machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
-# forward and backward on the calling thread (as the pair-serial bench).
+# forward and backward on the calling thread (as the pair-serial bench), --upload uploads the
+# batch before every step (as the trainer does; the bench keeps one batch on the device).
 #
 # The wgpu feature is not one of resdash's backends, so this builds a throwaway crate under
 # target/cubecl-lavapipe (first build ~15 minutes on 2 cores; later ones reuse it) that depends
@@ -100,6 +101,9 @@ fn main() {
             since = Some((host_cpu::ThreadClock::now(), Instant::now()));
         }
         let t = Instant::now();
+        if args.iter().any(|a| a == "--upload") {
+            bench.upload_again();
+        }
         let stats = bench.step_with(!args.iter().any(|a| a == "--no-update"));
         <B as Backend>::sync(&device).expect("device sync");
         let what = if step == 0 { "warm-up" } else { "step" };

@@ -28,7 +28,8 @@
 #      are compiled once;
 #   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time;
 #   4. what bounds the speed: the kernels one ResNet-20 step launches and their time, resdash
-#      (cubecl's profiling log) next to PyTorch (torch.profiler), with the largest of each.
+#      (cubecl's profiling log) next to PyTorch (torch.profiler), with the largest of each; and
+#      (in section 2) the host CPU time per step of each resdash thread.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -288,6 +289,13 @@ for depth in (20, 56, 110):
         print(f"   depth {depth} step ms: pair {r['pair']}, pair-serial {r['pair-serial']}, "
               f"plain alone + residual alone {both:.2f}: the pair's two threads "
               + (f"save {100 * (1 - r['pair'] / both):.0f}%" if r["pair"] < both else "save nothing"))
+# Host-bound or not: a thread busy for about the whole step (the recording thread, burn-fusion's
+# DSU-*, cubecl's DSD-*) is the bound, not the GPU (benches/host_cpu.rs).
+for nets in ("residual", "pair"):
+    r = next((x for x in speed if x["depth"] == 20 and x["nets"] == nets), None)
+    if r and r.get("host_cpu_ms"):
+        busy = ", ".join(f"{k} {v}" for k, v in list(r["host_cpu_ms"].items())[:5])
+        print(f"   depth 20 {nets}: step {r['median_step_ms']} ms; host CPU per step (ms): {busy}")
 for label in ("speed-cuda", "speed-pytorch"):
     if how(label):
         print(f"   {label}: {how(label)}")

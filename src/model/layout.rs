@@ -19,8 +19,9 @@
 //! its analytic backward (`super::norm`), 415 with the weights stored channels-last (fewer on
 //! CUDA: see `super::conv`), 398 with the SGD update and the loss fused (`crate::train`), 377
 //! with option A's shortcut, the loss's gradient and the pool's backward recorded
-//! (`super::backend`) and the batches stored channels-last by the data thread; see README, "GPU
-//! check".
+//! (`super::backend`) and the batches stored channels-last by the data thread (379 since the
+//! update replays cached fusion plans: `crate::train::nets::NetState::on_stream`); see README,
+//! "GPU check".
 
 use burn::prelude::*;
 
