@@ -22,6 +22,8 @@
 # machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
 # forward and backward on the calling thread (as the pair-serial bench), --upload uploads the
 # batch before every step (as the trainer does; the bench keeps one batch on the device).
+# --trainer runs resdash's trainer itself (the built-in demo config, --steps of it; --set
+# key=value overrides) and prints each step's time, probe and eval steps marked.
 #
 # The wgpu feature is not one of resdash's backends, so this builds a throwaway crate under
 # target/cubecl-lavapipe (first build ~15 minutes on 2 cores; later ones reuse it) that depends
@@ -45,6 +47,7 @@ publish = false
 [dependencies]
 resdash = { path = "$repo", features = ["fusion"] }
 burn = { version = "=0.21.0", features = ["std", "autodiff", "wgpu"] }
+tokio = { version = "1", features = ["sync"] }
 TOML
 cp "$repo/Cargo.lock" "$work/Cargo.lock" 2>/dev/null || true
 cat >"$work/src/main.rs" <<'RS'
@@ -84,6 +87,9 @@ fn main() {
     if args.iter().any(|a| a == "--probe-check") {
         return probe_check(depth, batch);
     }
+    if args.iter().any(|a| a == "--trainer") {
+        return trainer(steps, &args);
+    }
     let mut bench = Bench::<B>::new(depth, batch, [3, size, size], nets, &device);
     let preferred = bench.layout();
     if let Some(layout) = args.iter().position(|a| a == "--layout").map(|i| &args[i + 1]) {
@@ -116,6 +122,81 @@ fn main() {
         for (thread, ms) in clock.per_step_since(timed) {
             eprintln!("  {thread:<16} {ms:>9.2} ms");
         }
+    }
+}
+
+/// resdash's own trainer on wgpu for `steps` steps of the built-in demo config (`--set key=value`
+/// overrides it, e.g. `--set data.image_size=32`): each step's time as the trainer reports it,
+/// with the steps that also ran a probe or an evaluation marked, and the host CPU per thread.
+fn trainer(steps: usize, args: &[String]) {
+    use resdash::config::Config;
+    use resdash::protocol::{Event, RunState};
+    use resdash::train::{Events, Trainer, TrainerSetup};
+    let mut overrides = vec![format!("run.max_steps={steps}")];
+    overrides.extend(args.windows(2).filter(|w| w[0] == "--set").map(|w| w[1].clone()));
+    let config = Config::load(None, &overrides).unwrap_or_else(|e| panic!("{e}"));
+    let data = resdash::data::load(&config).unwrap_or_else(|e| panic!("{e}"));
+    let setup = TrainerSetup {
+        config,
+        data: std::sync::Arc::new(data),
+        run_id: "lavapipe".into(),
+        run_dir: std::env::temp_dir().join("cubecl-lavapipe-trainer"),
+        resume: None,
+    };
+    let (commands, command_rx) = std::sync::mpsc::channel();
+    let (event_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let thread = std::thread::spawn(move || {
+        match Trainer::<B>::new(setup, Default::default(), "wgpu", Events::new(event_tx), command_rx) {
+            Ok(trainer) => trainer.run(),
+            Err(e) => panic!("{e}"),
+        }
+    });
+    let mut times: Vec<(u64, f64, &str)> = Vec::new();
+    let mut clock = None;
+    while let Some(event) = events.blocking_recv() {
+        match event {
+            Event::Step(r) => {
+                times.push((r.step, r.step_ms, ""));
+                if r.step == 10 {
+                    clock = Some((host_cpu::ThreadClock::now(), r.step));
+                }
+            }
+            Event::Probe(_) => {
+                if let Some(last) = times.last_mut() {
+                    last.2 = "probe";
+                }
+            }
+            Event::Eval(_) => {
+                if let Some(last) = times.last_mut() {
+                    last.2 = "eval after";
+                }
+            }
+            Event::State { state: RunState::Finished | RunState::Faulted, .. } => break,
+            Event::Fault(f) => panic!("{f:?}"),
+            _ => {}
+        }
+    }
+    let host = clock.map(|(c, from)| c.per_step_since(steps.saturating_sub(from as usize)));
+    drop(commands);
+    thread.join().unwrap();
+    for chunk in times.chunks(10) {
+        let row: Vec<String> = chunk
+            .iter()
+            .map(|(s, ms, what)| format!("{s}:{ms:.0}{}", if what.is_empty() { "" } else { "*" }))
+            .collect();
+        eprintln!("step:ms {}", row.join(" "));
+    }
+    let mut plain: Vec<f64> =
+        times.iter().skip(10).filter(|t| t.2.is_empty()).map(|t| t.1).collect();
+    plain.sort_by(f64::total_cmp);
+    if !plain.is_empty() {
+        eprintln!(
+            "median step after step 10, probe and eval steps (*) left out: {:.1} ms",
+            plain[plain.len() / 2]
+        );
+    }
+    for (thread, ms) in host.unwrap_or_default() {
+        eprintln!("  host CPU per step, {thread:<16} {ms:>9.2} ms");
     }
 }
 
