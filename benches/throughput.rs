@@ -7,6 +7,8 @@
 //! `cargo bench --bench throughput -- --backend flex --depth 20 --batch 128 --nets pair`
 //! `--depth 20,56,110 --nets pair,pair-serial,residual,plain` runs every combination, depth-major
 //! (`pair`: both nets, one thread each, as the trainer runs them; `pair-serial`: one thread).
+//! (`--batch 128,32` adds a batch-size axis, innermost: a step that takes as long at 32 as at
+//! 128 is bound by the per-step work of the host, not by the device's kernels)
 //! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
 //! (`--layout channels-first,channels-last`: where activations are stored, an A/B in one run;
 //! default the backend's own, see `resdash::model::Layout`)
@@ -25,7 +27,7 @@ use resdash::model::Layout;
 struct Args {
     backend: String,
     depths: Vec<usize>,
-    batch: usize,
+    batches: Vec<usize>,
     steps: usize,
     warmup: usize,
     nets: Vec<Nets>,
@@ -39,7 +41,7 @@ fn parse() -> Result<Args, String> {
     let mut args = Args {
         backend: "flex".into(),
         depths: vec![20],
-        batch: 128,
+        batches: vec![128],
         steps: 5,
         warmup: 1,
         nets: vec![Nets::Pair],
@@ -65,7 +67,12 @@ fn parse() -> Result<Args, String> {
                     d.parse::<usize>().map_err(|e| format!("--depth {d}: {e}"))
                 })?;
             }
-            "--batch" => args.batch = number()?,
+            "--batch" => {
+                args.batches = list(&value, |b| match b.parse::<usize>() {
+                    Ok(b) if b > 0 => Ok(b),
+                    _ => Err(format!("--batch {b}: expected a positive number")),
+                })?;
+            }
             "--steps" => args.steps = number()?.max(1),
             "--warmup" => args.warmup = number()?,
             "--channels" => args.channels = number()?,
@@ -92,27 +99,37 @@ impl BackendJob for Job {
         let a = self.0;
         for &depth in &a.depths {
             for &nets in &a.nets {
-                if a.layouts.is_empty() {
-                    measure::<B>(&a, depth, nets, None, &device, backend);
-                }
-                for &layout in &a.layouts {
-                    measure::<B>(&a, depth, nets, Some(layout), &device, backend);
+                for &batch in &a.batches {
+                    let at = Config { depth, nets, batch };
+                    if a.layouts.is_empty() {
+                        measure::<B>(&a, at, None, &device, backend);
+                    }
+                    for &layout in &a.layouts {
+                        measure::<B>(&a, at, Some(layout), &device, backend);
+                    }
                 }
             }
         }
     }
 }
 
-fn measure<B: TrainBackend>(
-    a: &Args,
+/// One point of the `--depth` x `--nets` x `--batch` grid.
+#[derive(Clone, Copy)]
+struct Config {
     depth: usize,
     nets: Nets,
+    batch: usize,
+}
+
+fn measure<B: TrainBackend>(
+    a: &Args,
+    Config { depth, nets, batch }: Config,
     layout: Option<Layout>,
     device: &B::Device,
     backend: &str,
 ) {
     let started = Instant::now();
-    let mut bench = Bench::<B>::new(depth, a.batch, [a.channels, a.size, a.size], nets, device);
+    let mut bench = Bench::<B>::new(depth, batch, [a.channels, a.size, a.size], nets, device);
     if let Some(layout) = layout {
         bench = bench.with_layout(layout);
     }
@@ -135,14 +152,14 @@ fn measure<B: TrainBackend>(
     let median = times[times.len() / 2];
     println!(
         "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"layout\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1},\"host_cpu_ms\":{host}}}",
-        a.batch,
+        batch,
         a.channels,
         a.size,
         a.size,
         nets.name(),
         bench.layout().name(),
         median * 1e3,
-        a.batch as f64 / median,
+        batch as f64 / median,
         warm_s
     );
 }

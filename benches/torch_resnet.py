@@ -14,6 +14,8 @@ Four modes, one JSON line per measurement on stdout:
   throughput  img/s of one train step of the pair (or one net alone) on a random batch; lists
               run every combination in one process:
       python3 benches/torch_resnet.py throughput --device cuda --depth 20,56 --nets pair,residual
+      (--batch 128,32 adds a batch-size axis: a step that costs the same at 32 as at 128 is bound
+      by the host's per-step work, not by the GPU)
       -> {"impl":"pytorch","device":"cuda","depth":20,"batch":128,"input":"3x32x32","nets":"pair",
           "median_step_ms":..,"img_per_s":..}
       (the same fields as `cargo bench --bench throughput`, so the two can be joined)
@@ -123,11 +125,12 @@ def sync(device):
 
 
 def throughput(args):
-    """Every --depth x --nets combination in one process (one CUDA context, cudnn autotune per
-    shape), one JSON line each."""
+    """Every --depth x --nets x --batch combination in one process (one CUDA context, cudnn
+    autotune per shape), one JSON line each."""
     for depth in (int(d) for d in args.depth.split(",")):
         for nets in args.nets.split(","):
-            measure(args, depth, nets)
+            for batch in args.batches:
+                measure(argparse.Namespace(**{**vars(args), "batch": batch}), depth, nets)
 
 
 def setup(args, depth, which):
@@ -417,6 +420,16 @@ def replay(args):
     print(json.dumps(summary), flush=True)
 
 
+def batch_list(value):
+    try:
+        batches = [int(b) for b in value.split(",")]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise argparse.ArgumentTypeError(f"{value}: expected a batch size or a list: 128,32")
+    return batches
+
+
 def nets_list(value):
     if any(n not in ("pair", "residual", "plain") for n in value.split(",")):
         raise argparse.ArgumentTypeError(f"{value}: expected pair, residual or plain (or a list)")
@@ -430,7 +443,8 @@ def main():
     sub = p.add_subparsers(dest="mode", required=True)
     t = sub.add_parser("throughput")
     t.add_argument("--depth", default="20", help="a depth or a list: 20,56,110")
-    t.add_argument("--batch", type=int, default=128)
+    t.add_argument("--batch", dest="batches", default=[128], type=batch_list,
+                   help="a batch size or a list: 128,32")
     t.add_argument("--channels", type=int, default=3)
     t.add_argument("--size", type=int, default=32)
     t.add_argument("--nets", default="pair", type=nets_list,

@@ -36,7 +36,9 @@ swap = {"cuda": "flex"} if tool != "python" else {"cuda": "cpu"}
 args = [swap.get(a, a) for a in args]
 cut = {}
 if tool == "throughput" or "throughput" in args:
-    cut = {"--steps": "1", "--warmup": "0", "--batch": "8"}
+    # A list of batches stays a list: its largest is the table's, its smallest the scaling's.
+    batch = args[args.index("--batch") + 1] if "--batch" in args else ""
+    cut = {"--steps": "1", "--warmup": "0", "--batch": "8,2" if "," in batch else "8"}
 if tool == "resdash" and "469" in args:
     cut = {"--max-steps": "30"}
 args = [cut.get(args[i - 1], a) if i else a for i, a in enumerate(args)]

@@ -25,11 +25,12 @@
 #   2. img/s of resdash and PyTorch eager (benches/torch_resnet.py, the identical model and step)
 #      for ResNet-20/56/110 at batch 128 (the pair on two threads as the trainer runs it, the pair
 #      on one thread, residual alone, plain alone), with the ratio; one process each, so kernels
-#      are compiled once;
+#      are compiled once; each also at batch 32, which says whether a step is bound by the GPU
+#      (about 4x faster at a quarter of the batch) or by the host's per-step work (about as slow);
 #   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time;
 #   4. what bounds the speed: the kernels one ResNet-20 step launches and their time, resdash
 #      (cubecl's profiling log) next to PyTorch (torch.profiler), with the largest of each; and
-#      (in section 2) the host CPU time per step of each resdash thread.
+#      (in section 2) the host CPU time per step of each resdash thread (spin-waits included).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -110,9 +111,9 @@ gpu=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/nu
 
 # 0 + 2a. resdash speed on cuda, every configuration in one process. Plain first: its warm-up
 # compiles the kernels both nets share; residual's adds the shortcut's.
-run speed-cuda 170 "$BIN/throughput" --backend cuda --depth 20,56,110 \
+run speed-cuda 200 "$BIN/throughput" --backend cuda --depth 20,56,110 \
     --nets plain,residual,pair,pair-serial \
-    --batch 128 --steps 30 --warmup 5
+    --batch 128,32 --steps 30 --warmup 5
 residual_ok=1
 if ! grep -q '"depth":20,.*"nets":"residual"' "$OUT/speed-cuda/stdout"; then
     residual_ok=0
@@ -136,7 +137,7 @@ fi
 
 # 2b. PyTorch eager on the same card, the same configurations, one process.
 run speed-pytorch 150 "$PY" "$REPO/benches/torch_resnet.py" --device cuda throughput \
-    --depth 20,56,110 --nets plain,residual,pair --batch 128 --steps 30 --warmup 5
+    --depth 20,56,110 --nets plain,residual,pair --batch 128,32 --steps 30 --warmup 5
 
 # 3. The headless dashboard on Fashion-MNIST, one epoch at batch 128, depth 20.
 if ((residual_ok)); then
@@ -210,7 +211,11 @@ def progress(label):
 print(f"\n== resdash GPU check == {gpu or 'no GPU name (nvidia-smi failed)'}; binaries built "
       f"from {built_from}; {wall} s of the {budget} s budget")
 
-speed = lines(f"{out}/speed-cuda/stdout")
+speed_all = lines(f"{out}/speed-cuda/stdout")
+# The table's batch is the largest timed (128; the dry run cuts it), the scaling's the smallest.
+batches = sorted({r["batch"] for r in speed_all}) or [128]
+BIG, SMALL = batches[-1], batches[0]
+speed = [r for r in speed_all if r["batch"] == BIG]
 first = {r["nets"]: r for r in speed if r["depth"] == 20}
 compiled, tuned, samples = kernels("speed-cuda")
 print("0. warm-up, depth 20, batch 128 (5 steps, the first compiles and autotunes kernels):")
@@ -268,10 +273,11 @@ else:
     print(f"   probe of step 1: FAIL, nothing to compare (flex {len(pc)} reports, cuda {len(pg)}; "
           f"{how('trace-cuda') or 'no probe in the trace'})")
 
-print("2. img/s, batch 128, 3x32x32, fp32 (warm-up: seconds for the first 5 steps; pair: both nets, "
+print(f"2. img/s, batch {BIG}, 3x32x32, fp32 (warm-up: seconds for the first 5 steps; pair: both nets, "
       "one thread each, as the trainer runs them; pair-serial: one after the other on one thread, "
       "as PyTorch's pair)")
-rows = speed + lines(f"{out}/speed-pytorch/stdout")
+pytorch_all = lines(f"{out}/speed-pytorch/stdout")
+rows = speed + [r for r in pytorch_all if r["batch"] == BIG]
 print("   depth nets         resdash  pytorch  resdash/pytorch  warm-up resdash/pytorch")
 for depth in (20, 56, 110):
     for nets in ("pair", "pair-serial", "residual", "plain"):
@@ -289,13 +295,29 @@ for depth in (20, 56, 110):
         print(f"   depth {depth} step ms: pair {r['pair']}, pair-serial {r['pair-serial']}, "
               f"plain alone + residual alone {both:.2f}: the pair's two threads "
               + (f"save {100 * (1 - r['pair'] / both):.0f}%" if r["pair"] < both else "save nothing"))
-# Host-bound or not: a thread busy for about the whole step (the recording thread, burn-fusion's
-# DSU-*, cubecl's DSD-*) is the bound, not the GPU (benches/host_cpu.rs).
+# Host-bound or not: the same step at a quarter of the batch. The GPU's work shrinks about 4x, the
+# host's (recording, burn-fusion, launching: per operation, not per image) does not, so a step
+# that takes about as long at 32 as at 128 is bound by the host.
+def scaling(rows_, impl, depth, nets):
+    by = {x["batch"]: x["median_step_ms"] for x in rows_ if x["depth"] == depth and x["nets"] == nets}
+    if BIG in by and SMALL in by and BIG != SMALL:
+        return f"{impl} {by[BIG]} / {by[SMALL]} ms = {by[BIG] / by[SMALL]:.2f}x"
+    return f"{impl} not measured at both batches"
+print(f"   step time at batch {BIG} / at {SMALL} (~1x: bound by the host's per-step work; "
+      f"~{BIG // SMALL}x: by the GPU):")
+for depth in (20, 110):
+    for nets in ("residual", "pair"):
+        print(f"   depth {depth:<3} {nets:<8}: {scaling(speed_all, 'resdash', depth, nets)}; "
+              f"{scaling(pytorch_all, 'pytorch', depth, nets)}")
+# CPU time per thread (benches/host_cpu.rs) counts spin-waits: a thread whose queue to the next
+# is full spins in cubecl's channel, so upstream of the bound every thread reads busy; a thread
+# well under the step's time is not the bound.
 for nets in ("residual", "pair"):
     r = next((x for x in speed if x["depth"] == 20 and x["nets"] == nets), None)
     if r and r.get("host_cpu_ms"):
         busy = ", ".join(f"{k} {v}" for k, v in list(r["host_cpu_ms"].items())[:5])
-        print(f"   depth 20 {nets}: step {r['median_step_ms']} ms; host CPU per step (ms): {busy}")
+        print(f"   depth 20 {nets}: step {r['median_step_ms']} ms; host CPU per step, spin-waits "
+              f"included (ms): {busy}")
 for label in ("speed-cuda", "speed-pytorch"):
     if how(label):
         print(f"   {label}: {how(label)}")
