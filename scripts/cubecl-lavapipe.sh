@@ -15,15 +15,19 @@
 #   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
 #   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
 #
-# With --steps 3 or more it also prints each thread's CPU time per step after the first. With
-# tiny tensors (--size 8 --batch 1) the kernels cost little, so that is the host's work per
-# step: recording autodiff, burn-fusion's fusing (thread DSU-*), cubecl's launches (DSD-*, and
-# lavapipe's threads, which take the name of the thread that started them). Timings are this
-# machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
+# With --steps 3 or more it also prints each thread's CPU time per step after the first:
+# recording autodiff, burn-fusion's fusing (thread DSU-*), cubecl's launches (DSD-*, and
+# lavapipe's threads, which take the name of the thread that started them), busy-waits included.
+# With tiny tensors (--size 8 --batch 1) the kernels' arithmetic costs little, but lavapipe's
+# per-dispatch work still makes DSD-* the slowest thread here; the other two threads do on a GPU
+# what they do here. Timings are this machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
 # forward and backward on the calling thread (as the pair-serial bench), --upload uploads the
 # batch before every step (as the trainer does; the bench keeps one batch on the device).
 # --trainer runs resdash's trainer itself (the built-in demo config, --steps of it; --set
 # key=value overrides) and prints each step's time, probe and eval steps marked.
+# --perf (with --steps 3+, or --trainer and --steps 11+) samples the timed steps with perf and
+# splits each thread's CPU time into work and waiting (scripts/perf_threads.py): CPU time alone
+# counts cubecl's busy-waits between threads, so it cannot say which thread bounds a step.
 #
 # The wgpu feature is not one of resdash's backends, so this builds a throwaway crate under
 # target/cubecl-lavapipe (first build ~15 minutes on 2 cores; later ones reuse it) that depends
@@ -105,6 +109,7 @@ fn main() {
     for step in 0..=steps {
         if step == 2 {
             since = Some((host_cpu::ThreadClock::now(), Instant::now()));
+            perf_control("enable");
         }
         let t = Instant::now();
         if args.iter().any(|a| a == "--upload") {
@@ -117,6 +122,8 @@ fn main() {
     }
     if let Some((clock, t)) = since {
         let timed = steps - 1;
+        perf_control("disable");
+        eprintln!("perf window: {timed} steps");
         let wall = t.elapsed().as_secs_f64() * 1e3 / timed as f64;
         eprintln!("host CPU per step over {timed} steps (wall {wall:.1} ms per step):");
         for (thread, ms) in clock.per_step_since(timed) {
@@ -159,6 +166,7 @@ fn trainer(steps: usize, args: &[String]) {
                 times.push((r.step, r.step_ms, ""));
                 if r.step == 10 {
                     clock = Some((host_cpu::ThreadClock::now(), r.step));
+                    perf_control("enable");
                 }
             }
             Event::Probe(_) => {
@@ -176,7 +184,11 @@ fn trainer(steps: usize, args: &[String]) {
             _ => {}
         }
     }
-    let host = clock.map(|(c, from)| c.per_step_since(steps.saturating_sub(from as usize)));
+    let host = clock.map(|(c, from)| {
+        perf_control("disable");
+        eprintln!("perf window: {} steps", steps.saturating_sub(from as usize));
+        c.per_step_since(steps.saturating_sub(from as usize))
+    });
     drop(commands);
     thread.join().unwrap();
     for chunk in times.chunks(10) {
@@ -198,6 +210,22 @@ fn trainer(steps: usize, args: &[String]) {
     for (thread, ms) in host.unwrap_or_default() {
         eprintln!("  host CPU per step, {thread:<16} {ms:>9.2} ms");
     }
+}
+
+/// With `--perf` the script runs this under `perf record` with its events off (`-D -1`) and passes
+/// perf's control and acknowledgement FIFOs, so only the timed steps are sampled.
+fn perf_control(command: &str) {
+    use std::io::{BufRead, Write};
+    let (Some(ctl), Some(ack)) =
+        (std::env::var_os("RESDASH_PERF_CTL"), std::env::var_os("RESDASH_PERF_ACK"))
+    else {
+        return;
+    };
+    let mut ctl = std::fs::OpenOptions::new().write(true).open(ctl).expect("perf control FIFO");
+    writeln!(ctl, "{command}").expect("perf control FIFO");
+    let mut answer = String::new();
+    let ack = std::fs::File::open(ack).expect("perf ack FIFO");
+    std::io::BufReader::new(ack).read_line(&mut answer).expect("perf ack FIFO");
 }
 
 /// The residual net's first step as a probe step, on wgpu (its preferred layout) and on flex:
@@ -238,6 +266,25 @@ fn probe_rms<A: TrainBackend>(depth: usize, batch: usize, device: &A::Device) ->
 }
 RS
 CARGO_TARGET_DIR=$work/target cargo build --release --quiet --manifest-path "$work/Cargo.toml"
+if [[ " $* " == *" --perf "* ]]; then
+    # Each thread's work and waiting per timed step, from perf's samples (scripts/perf_threads.py).
+    # Without cubecl's profiling: it waits for every kernel, which would count as launching.
+    command -v perf >/dev/null ||
+        { echo "cubecl-lavapipe --perf: perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
+    mkdir -p "$work/run-perf"
+    cd "$work/run-perf"
+    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n' >cubecl.toml
+    rm -f ctl ack perf.data
+    mkfifo ctl ack
+    RESDASH_PERF_CTL=$PWD/ctl RESDASH_PERF_ACK=$PWD/ack perf record -q -F 2000 -D -1 \
+        --control "fifo:ctl,ack" -o perf.data "$work/target/release/cubecl-lavapipe" "$@" \
+        2> >(grep -v XDG_RUNTIME_DIR | tee stderr.log >&2)
+    steps=$(sed -n 's/^perf window: \([0-9]*\) steps$/\1/p' stderr.log | tail -1)
+    [[ -n $steps ]] || { echo "cubecl-lavapipe --perf: too few steps to sample (--steps 3+, --trainer: 11+)" >&2; exit 2; }
+    perf script -i perf.data -F comm,tid,period,ip,sym 2>/dev/null |
+        python3 "$repo/scripts/perf_threads.py" --steps "$steps"
+    exit 0
+fi
 cd "$work/run"
 printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n\n[autotune.logger]\nlevel = "minimal"\nfile = "autotune.log"\n\n[profiling.logger]\nlevel = "basic"\nfile = "profile.log"\n' >cubecl.toml
 run() {

@@ -76,9 +76,10 @@ impl<B: TrainBackend> NetState<B> {
     /// operations came in a different order every step, its cached fusion plans never matched,
     /// and the fusion thread explored the ~400 update operations anew each step. On one stream
     /// the update replays its plans like the forward and backward do. On burn's wgpu backend
-    /// over lavapipe (`scripts/cubecl-lavapipe.sh`, tensors small enough that the host's work is
-    /// what is timed, 2 cores): a residual ResNet-20 step 290 -> 148 ms, the pair 665 -> 345 ms,
-    /// the trainer's step with the demo config at batch 2 about 900 -> 430 ms.
+    /// over lavapipe (`scripts/cubecl-lavapipe.sh`, tiny tensors, 2 cores; the exploration
+    /// was the bound before, lavapipe's execution after): a residual ResNet-20 step
+    /// 290 -> 148 ms, the pair 665 -> 345 ms, the trainer's step with the demo config at batch 2
+    /// about 900 -> 430 ms.
     /// On the CPU backends streams do not exist and this only calls `f`.
     pub fn on_stream<T>(&self, f: impl FnOnce() -> T) -> T {
         self.stream.executes(f)
