@@ -22,7 +22,9 @@
 # per-dispatch work still makes DSD-* the slowest thread here; the other two threads do on a GPU
 # what they do here. Timings are this machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
 # forward and backward on the calling thread (as the pair-serial bench), --upload uploads the
-# batch before every step (as the trainer does; the bench keeps one batch on the device).
+# batch before every step (as the trainer does; the bench keeps one batch on the device),
+# --unfused runs the step on cubecl without burn-fusion (each operation its own kernel, launched
+# from the recording thread): with --perf, burn-fusion's host work against what it saves.
 # --trainer runs resdash's trainer itself (the built-in demo config, --steps of it; --set
 # key=value overrides) and prints each step's time, probe and eval steps marked.
 # --perf (with --steps 3+, or --trainer and --steps 11+) samples the timed steps with perf and
@@ -65,6 +67,7 @@ mod host_cpu;
 
 use std::time::Instant;
 
+use burn::backend::wgpu::{CubeBackend, WgpuRuntime};
 use burn::backend::{Autodiff, Flex, Wgpu};
 use burn::prelude::{Backend, Tensor};
 use burn::tensor::ElementConversion;
@@ -87,14 +90,29 @@ fn main() {
     let steps: usize = arg("--steps", "2").parse().expect("--steps: a number");
     let size: usize = arg("--size", "32").parse().expect("--size: a number");
     let nets = Nets::parse(&arg("--nets", "residual")).unwrap_or_else(|e| panic!("{e}"));
-    let device = Default::default();
     if args.iter().any(|a| a == "--probe-check") {
         return probe_check(depth, batch);
     }
     if args.iter().any(|a| a == "--trainer") {
         return trainer(steps, &args);
     }
-    let mut bench = Bench::<B>::new(depth, batch, [3, size, size], nets, &device);
+    let shape = [depth, batch, size, steps];
+    if args.iter().any(|a| a == "--unfused") {
+        bench_steps::<Autodiff<CubeBackend<WgpuRuntime, f32, i32, u32>>>(shape, nets, &args);
+    } else {
+        bench_steps::<B>(shape, nets, &args);
+    }
+}
+
+/// `steps` bench steps after a warm-up one, each followed by a device sync.
+fn bench_steps<A: TrainBackend>(
+    [depth, batch, size, steps]: [usize; 4],
+    nets: Nets,
+    args: &[String],
+) {
+    let device = Default::default();
+    eprintln!("backend {}", std::any::type_name::<A>());
+    let mut bench = Bench::<A>::new(depth, batch, [3, size, size], nets, &device);
     let preferred = bench.layout();
     if let Some(layout) = args.iter().position(|a| a == "--layout").map(|i| &args[i + 1]) {
         bench = bench.with_layout(Layout::parse(layout).unwrap_or_else(|e| panic!("{e}")));
@@ -116,7 +134,7 @@ fn main() {
             bench.upload_again();
         }
         let stats = bench.step_with(!args.iter().any(|a| a == "--no-update"));
-        <B as Backend>::sync(&device).expect("device sync");
+        <A as Backend>::sync(&device).expect("device sync");
         let what = if step == 0 { "warm-up" } else { "step" };
         eprintln!("{what} {step}: {:.2} s, losses {stats:?}", t.elapsed().as_secs_f64());
     }
@@ -281,7 +299,7 @@ if [[ " $* " == *" --perf "* ]]; then
         2> >(grep -v XDG_RUNTIME_DIR | tee stderr.log >&2)
     steps=$(sed -n 's/^perf window: \([0-9]*\) steps$/\1/p' stderr.log | tail -1)
     [[ -n $steps ]] || { echo "cubecl-lavapipe --perf: too few steps to sample (--steps 3+, --trainer: 11+)" >&2; exit 2; }
-    perf script -i perf.data -F comm,tid,period,ip,sym 2>/dev/null |
+    perf script -i perf.data -F comm,tid,period,ip,sym,symoff,dso 2>/dev/null |
         python3 "$repo/scripts/perf_threads.py" --steps "$steps"
     exit 0
 fi

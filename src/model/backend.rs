@@ -86,3 +86,17 @@ impl ModelBackend for burn::backend::NdArray<f64> {}
 /// burn's fused backends: CUDA, and wgpu in `scripts/cubecl-lavapipe.sh`.
 #[cfg(feature = "fusion")]
 impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
+
+/// The same cubecl backends without burn-fusion's operation stream: every operation launched as
+/// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
+/// --unfused`, to weigh burn-fusion's host work against the launches it saves).
+#[cfg(feature = "fusion")]
+impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
+where
+    R: burn_cubecl::CubeRuntime,
+    F: burn_cubecl::FloatElement,
+    I: burn_cubecl::IntElement,
+    BT: burn_cubecl::BoolElement,
+    burn_cubecl::CubeBackend<R, F, I, BT>: Backend,
+{
+}
