@@ -4,8 +4,10 @@
 //! autodiff and registers each operation, burn-fusion's and cubecl's device threads (named
 //! `DSU-*` and `DSD-*`: the first fuses the operations, the second launches the kernels), and the
 //! driver's. If any of them is busy for longer than the GPU's kernels take, the step is bound by
-//! the host, and fewer or faster kernels gain nothing. Busy-waiting counts as busy: cubecl's
-//! device threads spin briefly before they sleep, and a thread whose queue is full spins too.
+//! the host, and fewer or faster kernels gain nothing. But CPU time counts busy-waiting too:
+//! cubecl's device threads spin briefly before they sleep, and a thread whose queue to the next
+//! is full spins until it drains, so every thread upstream of the bound reads busy. CPU time is
+//! an upper bound on a thread's work; `scripts/cubecl-lavapipe.sh --perf` separates the two.
 //!
 //! Shared by the throughput harness and `scripts/cubecl-lavapipe.sh`.
 

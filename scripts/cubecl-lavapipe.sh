@@ -20,7 +20,8 @@
 # lavapipe's threads, which take the name of the thread that started them), busy-waits included.
 # With tiny tensors (--size 8 --batch 1) the kernels' arithmetic costs little, but lavapipe's
 # per-dispatch work still makes DSD-* the slowest thread here; the other two threads do on a GPU
-# what they do here. Timings are this machine's, but an A/B in one run is fair. --no-update skips the SGD update, --serial runs the
+# what they do here. Timings are this machine's, but an A/B in one run is fair.
+# --no-update skips the SGD update, --serial runs the
 # forward and backward on the calling thread (as the pair-serial bench), --upload uploads the
 # batch before every step (as the trainer does; the bench keeps one batch on the device),
 # --unfused runs the step on cubecl without burn-fusion (each operation its own kernel, launched
@@ -203,9 +204,10 @@ fn trainer(steps: usize, args: &[String]) {
         }
     }
     let host = clock.map(|(c, from)| {
+        let timed = steps.saturating_sub(from as usize);
         perf_control("disable");
-        eprintln!("perf window: {} steps", steps.saturating_sub(from as usize));
-        c.per_step_since(steps.saturating_sub(from as usize))
+        eprintln!("perf window: {timed} steps");
+        c.per_step_since(timed)
     });
     drop(commands);
     thread.join().unwrap();
