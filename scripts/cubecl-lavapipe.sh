@@ -302,9 +302,11 @@ if [[ " $* " == *" --perf "* ]]; then
     printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n' >cubecl.toml
     rm -f ctl ack perf.data
     mkfifo ctl ack
-    RESDASH_PERF_CTL=$PWD/ctl RESDASH_PERF_ACK=$PWD/ack perf record -q -F 2000 -D -1 \
+    # stderr through a pipeline, not a process substitution: bash does not wait for the latter, so
+    # stderr.log could still lack the "perf window" line when it is read below.
+    { RESDASH_PERF_CTL=$PWD/ctl RESDASH_PERF_ACK=$PWD/ack perf record -q -F 2000 -D -1 \
         --control "fifo:ctl,ack" -o perf.data "$work/target/release/cubecl-lavapipe" "$@" \
-        2> >(grep -v XDG_RUNTIME_DIR | tee stderr.log >&2)
+        2>&1 1>&3 | { grep -v XDG_RUNTIME_DIR || true; } | tee stderr.log >&2; } 3>&1
     steps=$(sed -n 's/^perf window: \([0-9]*\) steps$/\1/p' stderr.log | tail -1)
     [[ -n $steps ]] || { echo "cubecl-lavapipe --perf: too few steps to sample (--steps 3+, --trainer: 11+)" >&2; exit 2; }
     perf script -i perf.data -F comm,tid,period,ip,sym,symoff,dso 2>/dev/null |
