@@ -28,6 +28,9 @@
 # from the recording thread): with --perf, burn-fusion's host work against what it saves.
 # --trainer runs resdash's trainer itself (the built-in demo config, --steps of it; --set
 # key=value overrides) and prints each step's time, probe and eval steps marked.
+# --plans (with --steps 2+) counts burn-fusion's plans in the last step (scripts/fusion_plans.py):
+# each costs burn-fusion host time, those that launch kernels most; deterministic, so an A/B of a
+# model change's host cost is exact here where timings are not.
 # --perf (with --steps 3+, or --trainer and --steps 11+) samples the timed steps with perf and
 # splits each thread's CPU time into work and waiting (scripts/perf_threads.py): CPU time alone
 # counts cubecl's busy-waits between threads, so it cannot say which thread bounds a step.
@@ -292,6 +295,16 @@ fn probe_rms<A: TrainBackend>(depth: usize, batch: usize, device: &A::Device) ->
 }
 RS
 CARGO_TARGET_DIR=$work/target cargo build --release --quiet --manifest-path "$work/Cargo.toml"
+if [[ " $* " == *" --plans "* ]]; then
+    # burn-fusion's plans in the last step, from its full log (scripts/fusion_plans.py).
+    mkdir -p "$work/run-plans"
+    cd "$work/run-plans"
+    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n' >cubecl.toml
+    BURN_FUSION_LOG=full "$work/target/release/cubecl-lavapipe" "$@" 2>fusion.log ||
+        { tail -5 fusion.log >&2; exit 1; }
+    python3 "$repo/scripts/fusion_plans.py" fusion.log
+    exit 0
+fi
 if [[ " $* " == *" --perf "* ]]; then
     # Each thread's work and waiting per timed step, from perf's samples (scripts/perf_threads.py).
     # Without cubecl's profiling: it waits for every kernel, which would count as launching.
