@@ -15,6 +15,7 @@ operation) and the harness's "step N:" lines, printed after each step's sync, wh
 
 import argparse
 import re
+import signal
 import sys
 from collections import Counter
 
@@ -81,6 +82,7 @@ def report(step, step_plans, top):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under `| head`
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("log", help="stderr of a run with BURN_FUSION_LOG=full")
     parser.add_argument("--top", type=int, default=12, help="rows per table (default 12)")
