@@ -12,6 +12,9 @@
 //! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
 //! (`--layout channels-first,channels-last`: where activations are stored, an A/B in one run;
 //! default the backend's own, see `resdash::model::Layout`)
+//! (`--fusion off`, cuda only: the same step on cubecl without burn-fusion, every operation its
+//! own kernel launched from the thread that records it, reported as backend `cuda-unfused`: what
+//! burn-fusion's host work costs against the launches it saves, see the README's GPU check)
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,6 +38,8 @@ struct Args {
     size: usize,
     /// Empty: the backend's preferred layout.
     layouts: Vec<Layout>,
+    /// `--fusion off`: cubecl alone instead of burn's fused backend (cuda only).
+    fusion: bool,
 }
 
 fn parse() -> Result<Args, String> {
@@ -48,6 +53,7 @@ fn parse() -> Result<Args, String> {
         channels: 3,
         size: 32,
         layouts: Vec::new(),
+        fusion: true,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -79,6 +85,13 @@ fn parse() -> Result<Args, String> {
             "--size" => args.size = number()?,
             "--nets" => args.nets = list(&value, Nets::parse)?,
             "--layout" => args.layouts = list(&value, Layout::parse)?,
+            "--fusion" => {
+                args.fusion = match value.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(format!("--fusion {value}: expected on or off")),
+                };
+            }
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -194,5 +207,26 @@ fn main() {
         eprintln!("throughput: {e}");
         std::process::exit(2);
     }
-    dispatch(kind, Job(args));
+    if args.fusion {
+        dispatch(kind, Job(args));
+        return;
+    }
+    match kind {
+        #[cfg(feature = "cuda")]
+        BackendKind::Cuda => Job(args).run::<UnfusedCudaAd>(Default::default(), "cuda-unfused"),
+        _ => {
+            eprintln!(
+                "throughput: --fusion off needs --backend cuda (burn-fusion is how the cuda backend \
+                 runs; {} has none)",
+                kind.name()
+            );
+            std::process::exit(2);
+        }
+    }
 }
+
+/// burn's CUDA backend without burn-fusion: cubecl launches each operation as it is issued.
+#[cfg(feature = "cuda")]
+type UnfusedCudaAd = burn::backend::Autodiff<
+    burn_cubecl::CubeBackend<burn_cubecl::cubecl::cuda::CudaRuntime, f32, i32, u8>,
+>;

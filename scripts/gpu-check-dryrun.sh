@@ -34,6 +34,9 @@ if stall and tool == "throughput":
     args[args.index("--depth") + 1] = args[args.index("--depth") + 1].split(",")[0]
 swap = {"cuda": "flex"} if tool != "python" else {"cuda": "cpu"}
 args = [swap.get(a, a) for a in args]
+if "--fusion" in args:  # flex has no burn-fusion to turn off: the dry run times flex as it is
+    i = args.index("--fusion")
+    del args[i:i + 2]
 cut = {}
 if tool == "throughput" or "throughput" in args:
     # A list of batches stays a list: its largest is the table's, its smallest the scaling's.

@@ -30,7 +30,9 @@
 #   3. a headless Fashion-MNIST epoch on cuda: test accuracy and wall time;
 #   4. what bounds the speed: the kernels one ResNet-20 step launches and their time, resdash
 #      (cubecl's profiling log) next to PyTorch (torch.profiler), with the largest of each; and
-#      (in section 2) the host CPU time per step of each resdash thread (spin-waits included).
+#      (in section 2) the host CPU time per step of each resdash thread (spin-waits included);
+#      the activations' layout A/B; and the residual ResNet-20 step without burn-fusion (cubecl
+#      alone: more kernels, each far cheaper for the host), at batch 128 and 32, if time is left.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -43,7 +45,7 @@ BUDGET_S=${BUDGET_S:-330}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 labels=(speed-cuda warmup-minimal trace-flex trace-cuda replay speed-pytorch fmnist profile-cuda
-    profile-pytorch)
+    profile-pytorch layout-cuda unfused-cuda)
 for label in "${labels[@]}"; do rm -rf "${OUT:?}/$label"; done # no stale result from a rerun
 built_from=$(cat "$BIN/commit" 2>/dev/null || echo "unknown commit")
 if [[ -f $BIN/resdash-cuda.tar.xz ]]; then
@@ -162,6 +164,15 @@ run profile-pytorch 60 "$PY" "$REPO/benches/torch_resnet.py" --device cuda profi
 if ((residual_ok)); then
     run layout-cuda 60 "$BIN/throughput" --backend cuda --depth 20 --nets residual \
         --batch 128 --steps 10 --warmup 3 --layout channels-last,channels-first
+fi
+
+# What burn-fusion costs the host: the same residual step on cubecl alone (every operation its own
+# kernel, launched from the thread that records it). On this project's CPU a launch cost the host
+# ~6 us that way and a fused kernel ~50-80 us of burn-fusion's time (README); this says which
+# wins on this machine, at both batches. Last: it only gets the time the sections above left.
+if ((residual_ok)); then
+    run unfused-cuda 60 "$BIN/throughput" --backend cuda --fusion off --depth 20 \
+        --nets residual --batch 128,32 --steps 10 --warmup 3
 fi
 
 python3 - "$OUT" "$((SECONDS - started))" "$BUDGET_S" "$gpu" "$residual_ok" "$built_from" "$REPO" <<'PY' | tee -a "$log"
@@ -366,6 +377,18 @@ if len(by_layout) == 2:
           f"img/s ({last['img_per_s'] / first_['img_per_s']:.2f}x; lavapipe launch counts: README)")
 else:
     print(f"   layout A/B: {how('layout-cuda') or 'no result'}")
+
+unfused = {r["batch"]: r for r in lines(f"{out}/unfused-cuda/stdout")}
+fused = {r["batch"]: r for r in speed_all if r["depth"] == 20 and r["nets"] == "residual"}
+if BIG in unfused and BIG in fused:
+    u, f = unfused[BIG], fused[BIG]
+    small = (f"; at batch {SMALL}: {unfused[SMALL]['median_step_ms']} ms unfused, "
+             f"{fused[SMALL]['median_step_ms']} ms fused" if SMALL in unfused and SMALL in fused else "")
+    print(f"   without burn-fusion (cubecl alone): {u['img_per_s']} img/s, {u['median_step_ms']} ms "
+          f"per step, against {f['img_per_s']} img/s fused ({u['img_per_s'] / f['img_per_s']:.2f}x)"
+          + small)
+else:
+    print(f"   without burn-fusion: {how('unfused-cuda') or 'no result'}")
 
 stopped = [l for l, (_, rc) in runs.items() if rc == 124 and l != "speed-cuda" or
            l == "speed-cuda" and rc == 124 and residual_ok]
