@@ -168,8 +168,9 @@ fi
 
 # What burn-fusion costs the host: the same residual step on cubecl alone (every operation its own
 # kernel, launched from the thread that records it). On this project's CPU a launch cost the host
-# ~6 us that way and a fused kernel ~50-80 us of burn-fusion's time (README); this says which
-# wins on this machine, at both batches. Last: it only gets the time the sections above left.
+# ~6 us that way, and a fused plan about five of those at the margin (README), for ~4x fewer
+# kernels; this says which wins on this machine, at both batches. Last: it only gets the time the
+# sections above left.
 if ((residual_ok)); then
     run unfused-cuda 60 "$BIN/throughput" --backend cuda --fusion off --depth 20 \
         --nets residual --batch 128,32 --steps 10 --warmup 3
