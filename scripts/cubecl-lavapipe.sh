@@ -295,11 +295,16 @@ fn probe_rms<A: TrainBackend>(depth: usize, batch: usize, device: &A::Device) ->
 }
 RS
 CARGO_TARGET_DIR=$work/target cargo build --release --quiet --manifest-path "$work/Cargo.toml"
+# A mode's own run folder, with cubecl logging only compilation (no profiling: it waits for every
+# kernel, which would count as launching).
+enter_quiet_run_dir() {
+    mkdir -p "$work/$1"
+    cd "$work/$1"
+    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n' >cubecl.toml
+}
 if [[ " $* " == *" --plans "* ]]; then
     # burn-fusion's plans in the last step, from its full log (scripts/fusion_plans.py).
-    mkdir -p "$work/run-plans"
-    cd "$work/run-plans"
-    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n' >cubecl.toml
+    enter_quiet_run_dir run-plans
     BURN_FUSION_LOG=full "$work/target/release/cubecl-lavapipe" "$@" 2>fusion.log ||
         { tail -5 fusion.log >&2; exit 1; }
     python3 "$repo/scripts/fusion_plans.py" fusion.log
@@ -307,12 +312,9 @@ if [[ " $* " == *" --plans "* ]]; then
 fi
 if [[ " $* " == *" --perf "* ]]; then
     # Each thread's work and waiting per timed step, from perf's samples (scripts/perf_threads.py).
-    # Without cubecl's profiling: it waits for every kernel, which would count as launching.
     command -v perf >/dev/null ||
         { echo "cubecl-lavapipe --perf: perf is not installed (apt-get install linux-perf)" >&2; exit 2; }
-    mkdir -p "$work/run-perf"
-    cd "$work/run-perf"
-    printf '[compilation.logger]\nlevel = "basic"\nfile = "compile.log"\n' >cubecl.toml
+    enter_quiet_run_dir run-perf
     rm -f ctl ack perf.data
     mkfifo ctl ack
     # stderr through a pipeline, not a process substitution: bash does not wait for the latter, so
