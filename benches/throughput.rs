@@ -13,8 +13,11 @@
 //! (`--layout channels-first,channels-last`: where activations are stored, an A/B in one run;
 //! default the backend's own, see `resdash::model::Layout`)
 //! (`--fusion off`, cuda only: the same step on cubecl without burn-fusion, every operation its
-//! own kernel launched from the thread that records it, reported as backend `cuda-unfused`: what
+//! own kernel launched from the thread that records it but the SGD update, one kernel per
+//! parameter (`resdash::model::ModelBackend::sgd_step`), reported as backend `cuda-unfused`: what
 //! burn-fusion's host work costs against the launches it saves, see the README's GPU check)
+//! Each line also holds `first_losses`, the first net's loss in its first four steps: runs of the
+//! same nets, depth and batch train the same seeded batch, so their updates compare by it.
 
 #![allow(clippy::unwrap_used)]
 
@@ -146,8 +149,20 @@ fn measure<B: TrainBackend>(
     if let Some(layout) = layout {
         bench = bench.with_layout(layout);
     }
+    // The first net's loss in the first steps (warm-up included), while it is still far from
+    // zero: each of steps 2-4 follows an SGD update, the first without momentum, so runs of one
+    // seed compare their updates by it (the GPU check does, cubecl alone against burn-fusion).
+    // Later, the loss of the one batch the bench repeats falls towards 1e-5, where float32
+    // rounding alone moves it by percents.
+    let mut early = Vec::new();
+    let mut step = |bench: &mut Bench<B>| {
+        let stats = bench.step();
+        if early.len() < 4 {
+            early.push(stats[0]);
+        }
+    };
     for _ in 0..a.warmup {
-        bench.step();
+        step(&mut bench);
     }
     sync::<B>(device);
     let warm_s = started.elapsed().as_secs_f64();
@@ -155,16 +170,27 @@ fn measure<B: TrainBackend>(
     let mut times: Vec<f64> = (0..a.steps)
         .map(|_| {
             let t = Instant::now();
-            bench.step();
+            step(&mut bench);
             sync::<B>(device);
             t.elapsed().as_secs_f64()
+        })
+        .collect();
+    let early: Vec<String> = early
+        .iter()
+        // JSON has no NaN.
+        .map(|l| {
+            if l.is_finite() {
+                format!("{l:.7}")
+            } else {
+                "null".into()
+            }
         })
         .collect();
     let host = host_cpu::json(&clock.per_step_since(a.steps));
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     println!(
-        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"layout\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1},\"host_cpu_ms\":{host}}}",
+        "{{\"impl\":\"resdash\",\"backend\":\"{backend}\",\"depth\":{depth},\"batch\":{},\"input\":\"{}x{}x{}\",\"nets\":\"{}\",\"layout\":\"{}\",\"median_step_ms\":{:.2},\"img_per_s\":{:.1},\"warmup_s\":{:.1},\"first_losses\":[{}],\"host_cpu_ms\":{host}}}",
         batch,
         a.channels,
         a.size,
@@ -173,7 +199,8 @@ fn measure<B: TrainBackend>(
         bench.layout().name(),
         median * 1e3,
         batch as f64 / median,
-        warm_s
+        warm_s,
+        early.join(",")
     );
 }
 

@@ -13,6 +13,7 @@
 #   scripts/cubecl-lavapipe.sh --depth 20 --nets plain --batch 8 --steps 2
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
 #   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
+#   scripts/cubecl-lavapipe.sh --update-check --size 8 --steps 6   # SGD kernel vs flex, per step
 #   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
 #
 # With --steps 3 or more it also prints each thread's CPU time per step after the first:
@@ -102,6 +103,9 @@ fn main() {
     let nets = Nets::parse(&arg("--nets", "residual")).unwrap_or_else(|e| panic!("{e}"));
     if args.iter().any(|a| a == "--probe-check") {
         return probe_check(depth, batch);
+    }
+    if args.iter().any(|a| a == "--update-check") {
+        return update_check([depth, batch, size, steps]);
     }
     if args.iter().any(|a| a == "--trainer") {
         return trainer(steps, &args);
@@ -257,6 +261,43 @@ fn perf_control(command: &str) {
     std::io::BufReader::new(ack).read_line(&mut answer).expect("perf ack FIFO");
 }
 
+/// The bench's training (one batch, SGD at rate 0.1, momentum 0.9, weight decay 1e-4) for
+/// `steps` steps of the residual net on cubecl without burn-fusion (the SGD update one kernel per
+/// parameter: resdash's `model::sgd_kernel`), on burn-fusion (the update's default maths) and on
+/// flex: each step's loss, which the previous steps' updates decided. Exits 1 unless the unfused
+/// losses stay within 1e-3 of flex's (a kernel that dropped the momentum moved step 3 by 34%)
+/// while the loss is above 1% of the first step's: the bench repeats one batch, whose loss then
+/// falls towards 1e-5, where float32 rounding alone differs by percents (35 steps at 32x32,
+/// batch 8: fused 7.7e-2 from flex, unfused 5.3e-2).
+fn update_check([depth, batch, size, steps]: [usize; 4]) {
+    fn losses<A: TrainBackend>(depth: usize, batch: usize, size: usize, steps: usize) -> Vec<f64> {
+        let device = Default::default();
+        let mut bench = Bench::<A>::new(depth, batch, [3, size, size], Nets::ResidualOnly, &device);
+        (0..steps).map(|_| bench.step()[0]).collect()
+    }
+    let unfused =
+        losses::<Autodiff<CubeBackend<WgpuRuntime, f32, i32, u32>>>(depth, batch, size, steps);
+    let fused = losses::<B>(depth, batch, size, steps);
+    let flex = losses::<Autodiff<Flex>>(depth, batch, size, steps);
+    let compared = flex.iter().take_while(|l| l.abs() >= 1e-2 * flex[0].abs()).count();
+    let worst = |losses: &[f64]| {
+        losses.iter().zip(&flex).take(compared).map(|(a, b)| (a - b).abs() / b.abs()).fold(0f64, f64::max)
+    };
+    eprintln!("step  unfused (SGD kernel)  fused (SGD maths)  flex");
+    for (i, ((u, f), x)) in unfused.iter().zip(&fused).zip(&flex).enumerate() {
+        eprintln!("{:>4}  {u:>20.7}  {f:>17.7}  {x:.7}", i + 1);
+    }
+    let (u, f) = (worst(&unfused), worst(&fused));
+    eprintln!(
+        "update check: largest relative difference to flex over steps 1-{compared} (loss above 1% \
+         of the first): unfused {u:.1e}, fused {f:.1e}"
+    );
+    if !(u <= 1e-3) {
+        eprintln!("update check: FAIL (unfused beyond 1e-3)");
+        std::process::exit(1);
+    }
+}
+
 /// The residual net's first step as a probe step, on wgpu (its preferred layout) and on flex:
 /// every block's branch, shortcut and sum probe gradient RMS, compared.
 fn probe_check(depth: usize, batch: usize) {
@@ -308,6 +349,11 @@ if [[ " $* " == *" --plans "* ]]; then
     BURN_FUSION_LOG=full "$work/target/release/cubecl-lavapipe" "$@" 2>fusion.log ||
         { tail -5 fusion.log >&2; exit 1; }
     python3 "$repo/scripts/fusion_plans.py" fusion.log
+    exit 0
+fi
+if [[ " $* " == *" --update-check "* ]]; then
+    enter_quiet_run_dir run-check
+    "$work/target/release/cubecl-lavapipe" "$@" 2>&1 | { grep -v XDG_RUNTIME_DIR || true; }
     exit 0
 fi
 if [[ " $* " == *" --perf "* ]]; then

@@ -167,10 +167,11 @@ if ((residual_ok)); then
 fi
 
 # What burn-fusion costs the host: the same residual step on cubecl alone (every operation its own
-# kernel, launched from the thread that records it). On this project's CPU a launch cost the host
-# ~6 us that way, and a fused plan about five of those at the margin (README), for ~4x fewer
-# kernels; this says which wins on this machine, at both batches. Last: it only gets the time the
-# sections above left.
+# kernel, launched from the thread that records it, but the SGD update: one kernel per parameter,
+# resdash's own). On this project's CPU a launch cost the host ~6 us that way, and a fused plan
+# about five of those at the margin (README), for ~3x fewer kernels; this says which wins on this
+# machine, at both batches. The same seeded batch as speed-cuda's, so the first steps' losses
+# compare: the SGD kernel's check on this GPU. Last: it only gets the time the sections above left.
 if ((residual_ok)); then
     run unfused-cuda 60 "$BIN/throughput" --backend cuda --fusion off --depth 20 \
         --nets residual --batch 128,32 --steps 10 --warmup 3
@@ -388,6 +389,20 @@ if BIG in unfused and BIG in fused:
     print(f"   without burn-fusion (cubecl alone): {u['img_per_s']} img/s, {u['median_step_ms']} ms "
           f"per step, against {f['img_per_s']} img/s fused ({u['img_per_s'] / f['img_per_s']:.2f}x)"
           + small)
+    # The same seeded batch, so the first steps' losses (steps 2-4 follow an SGD update, 3-4 with
+    # momentum) differ only by rounding: on lavapipe within 1e-5 of flex; a kernel that dropped
+    # the momentum moved step 3 by 34%.
+    lu, lf = u.get("first_losses") or [], f.get("first_losses") or []
+    pairs = [(a, b) for a, b in zip(lu, lf) if a is not None and b is not None]
+    if len(pairs) == len(lu) == len(lf) and pairs:
+        rel = max(abs(a - b) / max(abs(b), 1e-6) for a, b in pairs)
+        verdict = "agree" if rel <= 1e-3 else "DIFFER (beyond 1e-3: the SGD kernel or cubecl's kernels are wrong here)"
+        n = f"{len(pairs)} steps'" if len(pairs) > 1 else "step's"
+        print(f"   its first {n} losses against the fused run's: largest relative difference "
+              f"{rel:.1e}, {verdict} ({', '.join(f'{a:.5f}' for a, _ in pairs)} unfused)")
+    else:
+        print(f"   its first losses: not comparable (unfused {lu}, fused {lf}: a pack older than this "
+              "check, or a NaN loss)")
 else:
     print(f"   without burn-fusion: {how('unfused-cuda') or 'no result'}")
 

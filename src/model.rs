@@ -10,8 +10,11 @@ mod layout;
 mod norm;
 mod pool;
 mod probe;
+#[cfg(feature = "fusion")]
+mod sgd_kernel;
 mod shortcut;
 mod subsample;
+mod update;
 
 use burn::module::{Module, Param, ParamId};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -24,6 +27,7 @@ pub use conv::relayout_weight;
 pub use layout::Layout;
 pub use norm::BatchNorm2d;
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
+pub use update::SgdRates;
 
 use crate::config::Shortcut;
 use crate::rng::Rng;

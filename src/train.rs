@@ -9,6 +9,7 @@ pub mod nets;
 pub mod prefetch;
 pub mod probe;
 pub mod schedule;
+pub mod sgd;
 mod shape_groups;
 mod spawn;
 mod trainer;

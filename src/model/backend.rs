@@ -9,6 +9,9 @@
 //! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
+//! The optimiser's update of each parameter is a method here too ([`ModelBackend::sgd_step`]), so
+//! that cubecl without burn-fusion can run it as one kernel.
+//!
 //! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
 //! are the forward maths alone (the plain backends never train: their models run in evaluation),
 //! and `Autodiff<B>` overrides them with the recorded operations.
@@ -19,6 +22,7 @@ use burn::prelude::*;
 
 use super::closed_form;
 use super::norm::{Normalized, RowFactors, rows};
+use super::update::{self, SgdRates};
 use super::{pool, subsample};
 
 /// A backend resdash's models run on.
@@ -48,6 +52,18 @@ pub trait ModelBackend: Backend {
         _gradient: Tensor<Self, 2>,
     ) -> Tensor<Self, 1> {
         value
+    }
+
+    /// One SGD step of one parameter (`train::sgd`'s optimiser runs it on the inner backend):
+    /// the new parameter and momentum buffer. The default is [`update::sgd_step`]'s maths; cubecl
+    /// without burn-fusion runs them as one kernel.
+    fn sgd_step<const D: usize>(
+        param: Tensor<Self, D>,
+        grad: Tensor<Self, D>,
+        velocity: Option<Tensor<Self, D>>,
+        rates: SgdRates,
+    ) -> (Tensor<Self, D>, Tensor<Self, D>) {
+        update::sgd_step(param, grad, velocity, rates)
     }
 }
 
@@ -89,7 +105,8 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 
 /// The same cubecl backends without burn-fusion's operation stream: every operation launched as
 /// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
-/// --unfused`, to weigh burn-fusion's host work against the launches it saves).
+/// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
+/// it saves), except the SGD update: one kernel per parameter ([`super::sgd_kernel`]).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where
@@ -97,6 +114,24 @@ where
     F: burn_cubecl::FloatElement,
     I: burn_cubecl::IntElement,
     BT: burn_cubecl::BoolElement,
-    burn_cubecl::CubeBackend<R, F, I, BT>: Backend,
 {
+    fn sgd_step<const D: usize>(
+        param: Tensor<Self, D>,
+        grad: Tensor<Self, D>,
+        velocity: Option<Tensor<Self, D>>,
+        rates: SgdRates,
+    ) -> (Tensor<Self, D>, Tensor<Self, D>) {
+        use super::sgd_kernel;
+        use burn::tensor::TensorPrimitive;
+        let primitive = |t: Tensor<Self, D>| t.into_primitive().tensor();
+        let tensor = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
+        let (param, grad) = (primitive(param), primitive(grad));
+        let velocity = velocity.map(primitive);
+        if sgd_kernel::applies::<R, F>(&param, &grad, velocity.as_ref()) {
+            let (param, velocity) = sgd_kernel::sgd_step::<R, F>(param, grad, velocity, rates);
+            (tensor(param), tensor(velocity))
+        } else {
+            update::sgd_step(tensor(param), tensor(grad), velocity.map(tensor), rates)
+        }
+    }
 }

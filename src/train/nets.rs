@@ -2,34 +2,26 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::adaptor::OptimizerAdaptor;
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::{MomentumConfig, MomentumState};
 use burn::optim::record::AdaptorRecord;
-use burn::optim::{GradientsParams, Optimizer, Sgd, SgdConfig, SgdState};
+use burn::optim::{GradientsParams, Optimizer};
 use burn::prelude::*;
-use burn::record::{FullPrecisionSettings, Record};
 use burn::tensor::StreamId;
-use burn::tensor::backend::AutodiffBackend;
 
 use super::loss::loss_and_correct;
+use super::sgd::{MomentumState, Sgd, SgdState};
 use super::shape_groups;
 use crate::backend::TrainBackend;
 use crate::model::{Layout, Probes, ResNet, ResNetConfig, relayout_weight};
 
-pub type Optim<B> = OptimizerAdaptor<Sgd<<B as AutodiffBackend>::InnerBackend>, ResNet<B>, B>;
+pub type Optim<B> = OptimizerAdaptor<Sgd, ResNet<B>, B>;
 
-/// SGD as in the paper and `PyTorch`: momentum with dampening 0, no Nesterov, weight decay
-/// coupled (added to the gradient before momentum).
-pub fn sgd(momentum: f64, weight_decay: f64) -> SgdConfig {
-    SgdConfig::new()
-        .with_momentum(Some(MomentumConfig {
-            momentum,
-            dampening: 0.0,
-            nesterov: false,
-        }))
-        .with_weight_decay(Some(WeightDecayConfig {
-            penalty: weight_decay as f32,
-        }))
+/// SGD as in the paper and `PyTorch` (see `train::sgd`).
+pub fn sgd<B: TrainBackend>(momentum: f64, weight_decay: f64) -> Optim<B> {
+    Sgd {
+        momentum,
+        weight_decay,
+    }
+    .init()
 }
 
 /// A model and the optimiser state that belongs to it.
@@ -60,7 +52,7 @@ impl<B: TrainBackend> NetState<B> {
     ) -> Self {
         Self {
             model: config.init(seed, device),
-            optim: sgd(momentum, weight_decay).init(),
+            optim: sgd(momentum, weight_decay),
             stream: own_stream(),
         }
     }
@@ -137,7 +129,7 @@ impl<B: TrainBackend> NetState<B> {
     /// Rebuilds the optimiser with new momentum / weight decay, keeping the momentum buffers.
     pub fn reconfigure(&mut self, momentum: f64, weight_decay: f64) {
         let record = self.optim.to_record();
-        self.optim = sgd(momentum, weight_decay).init().load_record(record);
+        self.optim = sgd(momentum, weight_decay).load_record(record);
     }
 
     /// The same net with activations, convolution weights and their momentum buffers stored in
@@ -149,11 +141,10 @@ impl<B: TrainBackend> NetState<B> {
         if from == layout {
             return self;
         }
-        let device = self.model.devices().swap_remove(0);
         let mut record = self.optim.to_record();
         for id in self.model.conv_weight_ids() {
             if let Some(state) = record.remove(&id) {
-                record.insert(id, relayout_momentum::<B>(state, from, layout, &device));
+                record.insert(id, relayout_momentum::<B>(state, from, layout));
             }
         }
         Self {
@@ -168,7 +159,7 @@ impl<B: TrainBackend> NetState<B> {
     }
 }
 
-pub(crate) type SgdRecord<B> = AdaptorRecord<Sgd<<B as AutodiffBackend>::InnerBackend>, B>;
+pub(crate) type SgdRecord<B> = AdaptorRecord<Sgd, B>;
 /// The optimiser's state: one [`SgdRecord`] per parameter id.
 pub(crate) type OptimRecord<B> = <Optim<B> as Optimizer<ResNet<B>, B>>::Record;
 
@@ -177,22 +168,12 @@ fn relayout_momentum<B: TrainBackend>(
     record: SgdRecord<B>,
     from: Layout,
     to: Layout,
-    device: &B::Device,
 ) -> SgdRecord<B> {
     let mut state: SgdState<B::InnerBackend, 4> = record.into_state();
-    state.momentum = state
-        .momentum
-        .map(|momentum| MomentumState::new(relayout_weight(velocity(momentum, device), from, to)));
+    state.momentum = state.momentum.map(|m| MomentumState {
+        velocity: relayout_weight(m.velocity, from, to),
+    });
     AdaptorRecord::from_state(state)
-}
-
-/// A momentum buffer's tensor. burn keeps the field private; the record item is the way out.
-pub(crate) fn velocity<B: Backend, const D: usize>(
-    momentum: MomentumState<B, D>,
-    device: &B::Device,
-) -> Tensor<B, D> {
-    let item = momentum.into_item::<FullPrecisionSettings>();
-    Tensor::from_item(item.velocity, device)
 }
 
 /// A stream no thread issues on: the one a new thread gets (burn numbers streams as threads

@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
-use burn::optim::SgdState;
 use burn::prelude::*;
 
 use crate::backend::TrainBackend;
 use crate::model::ResNet;
-use crate::train::nets::{OptimRecord, SgdRecord, velocity};
+use crate::train::nets::{OptimRecord, SgdRecord};
+use crate::train::sgd::SgdState;
 
 /// Every float parameter's id and shape, in visiting order.
 fn params<B: Backend>(model: &ResNet<B>) -> Vec<(ParamId, Vec<usize>)> {
@@ -83,5 +83,5 @@ fn velocity_shape<B: TrainBackend, const D: usize>(state: &SgdRecord<B>) -> Opti
     let state: SgdState<B::InnerBackend, D> = state.clone().into_state();
     state
         .momentum
-        .map(|m| velocity(m, &Default::default()).shape().as_slice().to_vec())
+        .map(|m| m.velocity.shape().as_slice().to_vec())
 }
