@@ -311,6 +311,37 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reconfiguring_keeps_the_momentum_buffers_and_applies_the_new_rates() {
+        let device = Default::default();
+        let (net, _) = step(NetState::<B>::new(&config(), 3, 0.9, 1e-3, &device), 1);
+        let buffers = net.optim.to_record().len();
+        assert!(buffers > 0);
+        // `net` with `optim`, its model deep-copied through its record: a clone would share the
+        // batch norms' running statistics (burn's `RunningState`), which training updates.
+        let fork = |optim: Optim<B>| NetState {
+            model: config()
+                .init(0, &device)
+                .load_record(net.model.clone().into_record()),
+            optim,
+            stream: net.stream,
+        };
+        let buffers_of = || net.optim.to_record();
+        let mut reconfigured = fork(sgd(0.9, 1e-3).load_record(buffers_of()));
+        reconfigured.reconfigure(0.5, 1e-3);
+        assert_eq!(reconfigured.optim.to_record().len(), buffers);
+        let after = |net: NetState<B>| logits(&step(net, 2).0);
+        let changed = after(reconfigured);
+        assert_eq!(
+            changed,
+            after(fork(sgd(0.5, 1e-3).load_record(buffers_of()))),
+            "as an optimiser built with the new rates and the old buffers"
+        );
+        let kept = after(fork(sgd(0.9, 1e-3).load_record(buffers_of())));
+        assert_ne!(changed, kept, "the new momentum applies");
+        assert_ne!(changed, after(fork(sgd(0.5, 1e-3))), "the buffers are kept");
+    }
+
+    #[test]
     fn each_net_issues_on_its_own_stream_from_any_thread() {
         let device = Default::default();
         let nets = [0, 1].map(|seed| NetState::<B>::new(&config(), seed, 0.9, 1e-3, &device));

@@ -125,7 +125,13 @@ mod tests {
         }
         .init::<B, ResNet<B>>();
         let start = config().init(3, &device);
-        let (mut theirs, mut mine) = (start.clone(), start.clone());
+        // Deep copies through the record: clones would share the batch norms' running statistics.
+        let copy = |model: &ResNet<B>| {
+            config()
+                .init(0, &device)
+                .load_record(model.clone().into_record())
+        };
+        let (mut theirs, mut mine) = (copy(&start), copy(&start));
         for seed in 1..=2 {
             theirs = train(theirs, &mut burns, seed);
             mine = train(mine, &mut ours, seed);
@@ -152,7 +158,7 @@ mod tests {
         .init::<B, ResNet<B>>()
         .load_record(record);
         let theirs = train(theirs, &mut burns, 3);
-        let resumed = train(mine.clone(), &mut resumed, 3);
+        let resumed = train(copy(&mine), &mut resumed, 3);
         assert_eq!(logits(&resumed), logits(&theirs), "the step after loading");
         // Without the momentum buffers the step differs: the file carried them.
         let fresh = train(
