@@ -62,7 +62,7 @@ pub fn applies<R: CubeRuntime, F: FloatElement>(
 ///
 /// The kernel pairs elements by their offset, so each tensor must be contiguous: a strided one
 /// is copied first (the convolution weights' gradients in the channels-last layout arrive as a
-/// permuted view: two launches for those, not five).
+/// permuted view: two launches for those, not seven).
 pub fn sgd_step<R: CubeRuntime, F: FloatElement>(
     param: CubeTensor<R>,
     grad: CubeTensor<R>,
