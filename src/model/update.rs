@@ -21,7 +21,8 @@ pub struct SgdRates {
 /// last operation instead of dropped after it, the update has 59 operations and 59 drops fewer
 /// per residual ResNet-20 step, yet burn-fusion then cut some of batch norm's operations out of
 /// their fused kernels: 379 -> 389 launches per step (`scripts/cubecl-lavapipe.sh`; 442 -> 438
-/// plans). Kept as burn issues it until a GPU measures the difference.
+/// plans). Either change alone did the same; only burn's exact sequence gave 379 back. Kept as
+/// burn issues it until a GPU measures the difference.
 pub fn sgd_step<B: Backend, const D: usize>(
     param: Tensor<B, D>,
     grad: Tensor<B, D>,
