@@ -268,12 +268,31 @@ fn perf_control(command: &str) {
 /// losses stay within 1e-3 of flex's (a kernel that dropped the momentum moved step 3 by 34%)
 /// while the loss is above 1% of the first step's: the bench repeats one batch, whose loss then
 /// falls towards 1e-5, where float32 rounding alone differs by percents (35 steps at 32x32,
-/// batch 8: fused 7.7e-2 from flex, unfused 5.3e-2).
+/// batch 8: fused 7.7e-2 from flex, unfused 5.3e-2). Step 3 runs with every parameter and
+/// momentum buffer also held elsewhere, and panics if the update wrote into them (a kernel that
+/// always wrote in place: "the update wrote into parameters held elsewhere").
 fn update_check([depth, batch, size, steps]: [usize; 4]) {
     fn losses<A: TrainBackend>(depth: usize, batch: usize, size: usize, steps: usize) -> Vec<f64> {
         let device = Default::default();
         let mut bench = Bench::<A>::new(depth, batch, [3, size, size], Nets::ResidualOnly, &device);
-        (0..steps).map(|_| bench.step()[0]).collect()
+        (0..steps)
+            .map(|step| {
+                if step != 2 {
+                    return bench.step()[0];
+                }
+                // Step 3 with every parameter and momentum buffer also held elsewhere (as an
+                // evaluation model or a checkpoint's record holds them): the update must copy
+                // them, not write into them (the kernel's in-place path, tried the other way).
+                let held = Params::of(&bench.nets[0].model);
+                let record = burn::optim::Optimizer::to_record(&bench.nets[0].optim);
+                let before = held.values();
+                let loss = bench.step()[0];
+                assert_eq!(held.values(), before, "the update wrote into parameters held elsewhere");
+                assert_ne!(Params::of(&bench.nets[0].model).values(), before, "no update");
+                drop(record);
+                loss
+            })
+            .collect()
     }
     let unfused =
         losses::<Autodiff<CubeBackend<WgpuRuntime, f32, i32, u32>>>(depth, batch, size, steps);
@@ -295,6 +314,27 @@ fn update_check([depth, batch, size, steps]: [usize; 4]) {
     if !(u <= 1e-3) {
         eprintln!("update check: FAIL (unfused beyond 1e-3)");
         std::process::exit(1);
+    }
+}
+
+/// Every float parameter of a module, flattened (the tensors share the parameters' storage).
+struct Params<A: Backend>(Vec<Tensor<A, 1>>);
+
+impl<A: Backend> Params<A> {
+    fn of<M: burn::module::Module<A>>(module: &M) -> Self {
+        let mut params = Params(Vec::new());
+        module.visit(&mut params);
+        params
+    }
+
+    fn values(&self) -> Vec<f32> {
+        self.0.iter().flat_map(|t| t.clone().into_data().to_vec::<f32>().unwrap()).collect()
+    }
+}
+
+impl<A: Backend> burn::module::ModuleVisitor<A> for Params<A> {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<A, D>>) {
+        self.0.push(param.val().flatten(0, D - 1));
     }
 }
 
