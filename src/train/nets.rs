@@ -256,6 +256,14 @@ pub(crate) mod tests {
         (net.apply(0.2, pass.grads), loss)
     }
 
+    /// A copy of `model` that shares nothing with it, parameter ids kept. A `clone` would share
+    /// the batch norms' running statistics (burn's `RunningState`), which training updates.
+    pub(crate) fn deep_copy(model: &ResNet<B>) -> ResNet<B> {
+        config()
+            .init(0, &Default::default())
+            .load_record(model.clone().into_record())
+    }
+
     /// Eval-mode logits of the net on a fixed batch.
     pub(crate) fn logits(net: &NetState<B>) -> Vec<f32> {
         let (images, _) = batch(99);
@@ -316,12 +324,9 @@ pub(crate) mod tests {
         let (net, _) = step(NetState::<B>::new(&config(), 3, 0.9, 1e-3, &device), 1);
         let buffers = net.optim.to_record().len();
         assert!(buffers > 0);
-        // `net` with `optim`, its model deep-copied through its record: a clone would share the
-        // batch norms' running statistics (burn's `RunningState`), which training updates.
+        // `net` with `optim`, its model deep-copied.
         let fork = |optim: Optim<B>| NetState {
-            model: config()
-                .init(0, &device)
-                .load_record(net.model.clone().into_record()),
+            model: deep_copy(&net.model),
             optim,
             stream: net.stream,
         };

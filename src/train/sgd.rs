@@ -1,8 +1,9 @@
 //! resdash's SGD: the paper's and `PyTorch`'s (momentum, dampening 0, no Nesterov, weight decay
 //! coupled), one [`ModelBackend::sgd_step`] per parameter so that a backend can run a parameter's
-//! whole update as one kernel (cubecl without burn-fusion; `model::sgd_kernel`). burn's `Sgd`
-//! issues it as seven element-wise operations, and keeps its momentum buffer in a private field
-//! that only a device read-back can reach.
+//! whole update as one kernel (cubecl without burn-fusion; `model::sgd_kernel`); the other
+//! backends run burn's seven element-wise operations (`model::update`). burn's `Sgd` offers no
+//! such hook, and keeps its momentum buffer in a private field that only a device read-back can
+//! reach.
 //!
 //! The state is burn's `SgdState`'s, field for field (`momentum: Option<{ velocity }>`), so the
 //! optimiser files of checkpoints written with burn's `Sgd` load, and the files written now load
@@ -83,7 +84,7 @@ mod tests {
     use crate::model::ResNet;
     use crate::train::loss::loss_and_correct;
     use crate::train::nets::OptimRecord;
-    use crate::train::nets::tests::{B, batch, config};
+    use crate::train::nets::tests::{B, batch, config, deep_copy};
     use burn::module::AutodiffModule;
     use burn::optim::decay::WeightDecayConfig;
     use burn::optim::momentum::MomentumConfig;
@@ -125,13 +126,7 @@ mod tests {
         }
         .init::<B, ResNet<B>>();
         let start = config().init(3, &device);
-        // Deep copies through the record: clones would share the batch norms' running statistics.
-        let copy = |model: &ResNet<B>| {
-            config()
-                .init(0, &device)
-                .load_record(model.clone().into_record())
-        };
-        let (mut theirs, mut mine) = (copy(&start), copy(&start));
+        let (mut theirs, mut mine) = (deep_copy(&start), deep_copy(&start));
         for seed in 1..=2 {
             theirs = train(theirs, &mut burns, seed);
             mine = train(mine, &mut ours, seed);
@@ -158,7 +153,7 @@ mod tests {
         .init::<B, ResNet<B>>()
         .load_record(record);
         let theirs = train(theirs, &mut burns, 3);
-        let resumed = train(copy(&mine), &mut resumed, 3);
+        let resumed = train(deep_copy(&mine), &mut resumed, 3);
         assert_eq!(logits(&resumed), logits(&theirs), "the step after loading");
         // Without the momentum buffers the step differs: the file carried them.
         let fresh = train(
