@@ -14,6 +14,7 @@
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
 #   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
 #   scripts/cubecl-lavapipe.sh --update-check --size 8 --steps 6   # SGD kernel vs flex, per step
+#   scripts/cubecl-lavapipe.sh --norm-check    # batch norm's kernels vs float64, both passes
 #   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
 #
 # With --steps 3 or more it also prints each thread's CPU time per step after the first:
@@ -106,6 +107,9 @@ fn main() {
     }
     if args.iter().any(|a| a == "--update-check") {
         return update_check([depth, batch, size, steps]);
+    }
+    if args.iter().any(|a| a == "--norm-check") {
+        return norm_check();
     }
     if args.iter().any(|a| a == "--trainer") {
         return trainer(steps, &args);
@@ -262,8 +266,9 @@ fn perf_control(command: &str) {
 }
 
 /// The bench's training (one batch, SGD at rate 0.1, momentum 0.9, weight decay 1e-4) for
-/// `steps` steps of the residual net on cubecl without burn-fusion (the SGD update one kernel per
-/// parameter: resdash's `model::sgd_kernel`), on burn-fusion (the update's default maths) and on
+/// `steps` steps of the residual net on cubecl without burn-fusion (resdash's kernels: the SGD
+/// update one per parameter, `model::sgd_kernel`; batch norm three each way, `model::norm`'s
+/// `kernel`), on burn-fusion (their default maths) and on
 /// flex: each step's loss, which the previous steps' updates decided. Exits 1 unless the unfused
 /// losses stay within 1e-3 of flex's (a kernel that dropped the momentum moved step 3 by 34%)
 /// while the loss is above 1% of the first step's: the bench repeats one batch, whose loss then
@@ -302,7 +307,7 @@ fn update_check([depth, batch, size, steps]: [usize; 4]) {
     let worst = |losses: &[f64]| {
         losses.iter().zip(&flex).take(compared).map(|(a, b)| (a - b).abs() / b.abs()).fold(0f64, f64::max)
     };
-    eprintln!("step  unfused (SGD kernel)  fused (SGD maths)  flex");
+    eprintln!("step  unfused (kernels)  fused (maths)  flex");
     for (i, ((u, f), x)) in unfused.iter().zip(&fused).zip(&flex).enumerate() {
         eprintln!("{:>4}  {u:>20.7}  {f:>17.7}  {x:.7}", i + 1);
     }
@@ -313,6 +318,105 @@ fn update_check([depth, batch, size, steps]: [usize; 4]) {
     );
     if !(u <= 1e-3) {
         eprintln!("update check: FAIL (unfused beyond 1e-3)");
+        std::process::exit(1);
+    }
+}
+
+/// Batch norm's training pass on cubecl without burn-fusion (resdash's `norm::kernel`: three
+/// kernels each way) and on burn-fusion (the default maths), each against the maths in float64 on
+/// ndarray, for row counts that do and do not divide the kernels' chunks of 32 rows, a channel
+/// count that is no power of two, three rows, and ResNet's largest batch norm (batch 128 at 32x32).
+/// Each output's largest difference is measured against that output's largest magnitude. Exits 1
+/// if a kernel output's exceeds 1e-4 and twice the maths' (float32 sums over 131,072 rows: ~1e-6;
+/// a kernel that divided dγ by n - 1 instead of n: FAIL).
+fn norm_check() {
+    use burn::backend::NdArray;
+    use resdash::model::{ModelBackend, RowFactors, RowsSaved};
+    type Unfused = CubeBackend<WgpuRuntime, f32, i32, u32>;
+    /// `[y, running mean, running var, dx, dγ, dβ]`, flattened, as f64.
+    fn pass<M: ModelBackend>(n: usize, c: usize) -> Vec<Vec<f64>> {
+        let device = Default::default();
+        let mut seed = (n * 31 + c) as u64;
+        let mut uniform = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut values = |len: usize, low: f64, high: f64| -> Vec<f32> {
+            (0..len).map(|_| (low + (high - low) * uniform()) as f32).collect()
+        };
+        // Activations away from zero and from the running mean, as early in training.
+        let rows = values(n * c, 1.0, 5.0);
+        let dy = values(n * c, -1.0, 1.0);
+        let [k, var, gamma, beta] =
+            [(0.0, 1.0), (0.5, 2.0), (0.5, 1.5), (-0.5, 0.5)].map(|(l, h)| values(c, l, h));
+        let tensor = |v: Vec<f32>, shape: [usize; 2]| {
+            Tensor::<M, 2>::from_data(burn::tensor::TensorData::new(v, shape), &device)
+        };
+        let factors = RowFactors {
+            running_mean: tensor(k, [1, c]),
+            running_var: tensor(var, [1, c]),
+            gamma: tensor(gamma.clone(), [1, c]),
+            beta: tensor(beta, [1, c]),
+        };
+        let rows = tensor(rows, [n, c]);
+        let forward = M::batch_norm_rows_forward(rows.clone(), factors);
+        let saved = RowsSaved {
+            rows,
+            mean: forward.mean,
+            inv_std: forward.inv_std,
+            gamma: tensor(gamma, [1, c]),
+        };
+        let [dx, dgamma, dbeta] = M::batch_norm_rows_backward(tensor(dy, [n, c]), saved);
+        let flat = |t: Tensor<M, 2>| -> Vec<f64> {
+            t.into_data().convert::<f64>().to_vec::<f64>().unwrap()
+        };
+        let [mean, var] = forward.running.map(|t| t.unsqueeze::<2>());
+        [forward.rows, mean, var, dx, dgamma, dbeta].map(flat).to_vec()
+    }
+    let names = ["y", "running mean", "running var", "dx", "dgamma", "dbeta"];
+    let mut worst_kernel = 0f64;
+    let mut failed = Vec::new();
+    eprintln!("rows x channels: largest difference from float64 / output's largest magnitude");
+    for (n, c) in [(256, 16), (1000, 16), (37, 5), (3, 3), (8192, 64), (131_072, 16)] {
+        let exact = pass::<NdArray<f64>>(n, c);
+        let error = |outputs: &[Vec<f64>]| -> Vec<f64> {
+            outputs
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| {
+                    let scale = b.iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+                    a.iter().zip(b).fold(0f64, |m, (a, b)| m.max((a - b).abs())) / scale
+                })
+                .collect()
+        };
+        let kernel = error(&pass::<Unfused>(n, c));
+        let fused = error(&pass::<Wgpu>(n, c));
+        // llvmpipe ends any shader's loops after 65,535 iterations in all (Mesa's
+        // LP_MAX_TGSI_LOOP_ITERATIONS), and burn's plain sums (the maths' dγ, dβ) loop over every
+        // row in one unit per channel: beyond 65,535 rows they miss the rest, here only.
+        let capped = |i: usize| if n > 65_535 && i >= 3 { "  (lavapipe's loop cap)" } else { "" };
+        for (i, name) in names.iter().enumerate() {
+            eprintln!(
+                "{n:>7} x {c:<3} {name:<13} kernels {:.1e}  burn-fusion maths {:.1e}{}",
+                kernel[i], fused[i], capped(i)
+            );
+        }
+        for (i, name) in names.iter().enumerate() {
+            // Within 1e-4, or no further from float64 than burn's own maths (3 rows: both 1e-4 and
+            // more, the shifted variance's cancellation).
+            let bound = if capped(i).is_empty() { 1e-4f64.max(2.0 * fused[i]) } else { 1e-4 };
+            if !(kernel[i] <= bound) {
+                failed.push(format!("{n} x {c} {name}: {:.1e} > {bound:.1e}", kernel[i]));
+            }
+        }
+        worst_kernel = kernel.iter().fold(worst_kernel, |m, &e| m.max(e));
+    }
+    eprintln!(
+        "norm check: the kernels' largest difference {worst_kernel:.1e} (bound: 1e-4, or twice \
+         burn-fusion's maths' where larger)"
+    );
+    if !failed.is_empty() {
+        eprintln!("norm check: FAIL: {}", failed.join("; "));
         std::process::exit(1);
     }
 }
@@ -391,7 +495,7 @@ if [[ " $* " == *" --plans "* ]]; then
     python3 "$repo/scripts/fusion_plans.py" fusion.log
     exit 0
 fi
-if [[ " $* " == *" --update-check "* ]]; then
+if [[ " $* " == *" --update-check "* || " $* " == *" --norm-check "* ]]; then
     enter_quiet_run_dir run-check
     "$work/target/release/cubecl-lavapipe" "$@" 2>&1 | { grep -v XDG_RUNTIME_DIR || true; }
     exit 0

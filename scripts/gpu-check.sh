@@ -167,11 +167,13 @@ if ((residual_ok)); then
 fi
 
 # What burn-fusion costs the host: the same residual step on cubecl alone (every operation its own
-# kernel, launched from the thread that records it, but the SGD update: one kernel per parameter,
-# resdash's own). On this project's CPU a launch cost the host ~6 us that way, and a fused plan
-# about five of those at the margin (README), for ~3x fewer kernels; this says which wins on this
-# machine, at both batches. The same seeded batch as speed-cuda's, so the first steps' losses
-# compare: the SGD kernel's check on this GPU. Last: it only gets the time the sections above left.
+# kernel, launched from the thread that records it, but resdash's own kernels for the SGD update,
+# one per parameter, and for batch norm, three each way). On this project's CPU a launch cost the
+# host ~6 us that way, and a fused plan about five of those at the margin (README), for 511
+# launches against burn-fusion's 379; this says which wins on this machine, at both batches. The
+# same seeded batch as speed-cuda's, so the first steps' losses compare: the check of resdash's
+# kernels on this GPU (batch 128: batch norm over 131,072 rows in the first stage). Last: it only
+# gets the time the sections above left.
 if ((residual_ok)); then
     run unfused-cuda 60 "$BIN/throughput" --backend cuda --fusion off --depth 20 \
         --nets residual --batch 128,32 --steps 10 --warmup 3
@@ -396,7 +398,7 @@ if BIG in unfused and BIG in fused:
     pairs = [(a, b) for a, b in zip(lu, lf) if a is not None and b is not None]
     if len(pairs) == len(lu) == len(lf) and pairs:
         rel = max(abs(a - b) / max(abs(b), 1e-6) for a, b in pairs)
-        verdict = "agree" if rel <= 1e-3 else "DIFFER (beyond 1e-3: the SGD kernel or cubecl's kernels are wrong here)"
+        verdict = "agree" if rel <= 1e-3 else "DIFFER (beyond 1e-3: resdash's SGD or batch norm kernels, or cubecl's, are wrong here)"
         n = f"{len(pairs)} steps'" if len(pairs) > 1 else "step's"
         print(f"   its first {n} losses against the fused run's: largest relative difference "
               f"{rel:.1e}, {verdict} ({', '.join(f'{a:.5f}' for a, _ in pairs)} unfused)")

@@ -25,7 +25,7 @@ pub use backend::ModelBackend;
 pub use block::{BasicBlock, BlockConfig};
 pub use conv::relayout_weight;
 pub use layout::Layout;
-pub use norm::BatchNorm2d;
+pub use norm::{BatchNorm2d, Normalized, RowFactors, RowsForward, RowsSaved};
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
 pub use update::SgdRates;
 

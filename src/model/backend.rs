@@ -21,7 +21,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::prelude::*;
 
 use super::closed_form;
-use super::norm::{Normalized, RowFactors, rows};
+use super::norm::{Normalized, RowFactors, RowsForward, RowsSaved, rows};
 use super::update::{self, SgdRates};
 use super::{pool, subsample};
 
@@ -31,6 +31,25 @@ pub trait ModelBackend: Backend {
     /// updated from them. Without autodiff this is the forward alone.
     fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
         rows::untracked(rows, factors)
+    }
+
+    /// Batch norm's training forward over rows `[n, c]` on the inner backend ([`rows::recorded`]
+    /// records it): the normalised rows, the new running statistics, and what the backward needs.
+    /// The default is [`rows::forward`]'s maths; cubecl without burn-fusion runs three kernels.
+    fn batch_norm_rows_forward(
+        rows: Tensor<Self, 2>,
+        factors: RowFactors<Self>,
+    ) -> RowsForward<Self> {
+        rows::forward(rows, factors)
+    }
+
+    /// Batch norm's backward over rows: `[dx, dγ, dβ]` for the output gradient `dy` `[n, c]`. The
+    /// default is [`rows::backward`]'s maths; cubecl without burn-fusion runs three kernels.
+    fn batch_norm_rows_backward(
+        dy: Tensor<Self, 2>,
+        saved: RowsSaved<Self>,
+    ) -> [Tensor<Self, 2>; 3] {
+        rows::backward(dy, saved)
     }
 
     /// Option A's shortcut on channels-last activations: `[b, h, w, c]` (`h`, `w` even) ->
@@ -67,7 +86,7 @@ pub trait ModelBackend: Backend {
     }
 }
 
-impl<B: Backend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
+impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
     fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
         rows::recorded(rows, factors)
     }
@@ -106,7 +125,8 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 /// The same cubecl backends without burn-fusion's operation stream: every operation launched as
 /// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
 /// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
-/// it saves), except the SGD update: one kernel per parameter ([`super::sgd_kernel`]).
+/// it saves), except batch norm's training pass (three kernels each way: [`super::norm`]'s
+/// `kernel`) and the SGD update (one kernel per parameter: [`super::sgd_kernel`]).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where
@@ -115,6 +135,64 @@ where
     I: burn_cubecl::IntElement,
     BT: burn_cubecl::BoolElement,
 {
+    fn batch_norm_rows_forward(
+        rows: Tensor<Self, 2>,
+        factors: RowFactors<Self>,
+    ) -> RowsForward<Self> {
+        use super::norm::kernel;
+        let RowFactors {
+            running_mean,
+            running_var,
+            gamma,
+            beta,
+        } = factors;
+        let factors = [running_mean, running_var, gamma, beta].map(primitive);
+        let rows = primitive(rows);
+        if !kernel::applies::<R, F>(&rows, &[], &factors.each_ref()) {
+            let [running_mean, running_var, gamma, beta] = factors.map(tensor);
+            let factors = RowFactors {
+                running_mean,
+                running_var,
+                gamma,
+                beta,
+            };
+            return rows::forward(tensor(rows), factors);
+        }
+        let forward = kernel::forward::<R, F>(rows, factors);
+        RowsForward {
+            rows: tensor(forward.rows),
+            running: [forward.running_mean, forward.running_var].map(tensor),
+            mean: tensor(forward.mean),
+            inv_std: tensor(forward.inv_std),
+        }
+    }
+
+    fn batch_norm_rows_backward(
+        dy: Tensor<Self, 2>,
+        saved: RowsSaved<Self>,
+    ) -> [Tensor<Self, 2>; 3] {
+        use super::norm::kernel;
+        let RowsSaved {
+            rows,
+            mean,
+            inv_std,
+            gamma,
+        } = saved;
+        let (dy, rows) = (primitive(dy), primitive(rows));
+        let stats = [mean, inv_std, gamma].map(primitive);
+        if !kernel::applies::<R, F>(&rows, &[&dy], &stats.each_ref()) {
+            let [mean, inv_std, gamma] = stats.map(tensor);
+            let saved = RowsSaved {
+                rows: tensor(rows),
+                mean,
+                inv_std,
+                gamma,
+            };
+            return rows::backward(tensor(dy), saved);
+        }
+        kernel::backward::<R, F>(dy, rows, stats).map(tensor)
+    }
+
     fn sgd_step<const D: usize>(
         param: Tensor<Self, D>,
         grad: Tensor<Self, D>,
@@ -122,9 +200,6 @@ where
         rates: SgdRates,
     ) -> (Tensor<Self, D>, Tensor<Self, D>) {
         use super::sgd_kernel;
-        use burn::tensor::TensorPrimitive;
-        let primitive = |t: Tensor<Self, D>| t.into_primitive().tensor();
-        let tensor = |t| Tensor::from_primitive(TensorPrimitive::Float(t));
         let (param, grad) = (primitive(param), primitive(grad));
         let velocity = velocity.map(primitive);
         if sgd_kernel::applies::<R, F>(&param, &grad, velocity.as_ref()) {
@@ -134,4 +209,28 @@ where
             update::sgd_step(tensor(param), tensor(grad), velocity.map(tensor), rates)
         }
     }
+}
+
+/// A float tensor's cubecl primitive.
+#[cfg(feature = "fusion")]
+fn primitive<
+    R: burn_cubecl::CubeRuntime,
+    B: Backend<FloatTensorPrimitive = burn_cubecl::tensor::CubeTensor<R>>,
+    const D: usize,
+>(
+    t: Tensor<B, D>,
+) -> burn_cubecl::tensor::CubeTensor<R> {
+    t.into_primitive().tensor()
+}
+
+/// A cubecl primitive as a float tensor.
+#[cfg(feature = "fusion")]
+fn tensor<
+    R: burn_cubecl::CubeRuntime,
+    B: Backend<FloatTensorPrimitive = burn_cubecl::tensor::CubeTensor<R>>,
+    const D: usize,
+>(
+    t: burn_cubecl::tensor::CubeTensor<R>,
+) -> Tensor<B, D> {
+    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(t))
 }

@@ -20,9 +20,11 @@ use burn::tensor::activation;
 use super::backend::ModelBackend;
 use super::layout::{Layout, TO_NCHW, TO_NHWC};
 
+#[cfg(feature = "fusion")]
+pub(super) mod kernel;
 pub(super) mod rows;
 
-pub use rows::{Normalized, RowFactors};
+pub use rows::{Normalized, RowFactors, RowsForward, RowsSaved};
 
 #[derive(Module, Debug)]
 pub struct BatchNorm2d<B: Backend> {

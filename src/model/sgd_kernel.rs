@@ -69,19 +69,13 @@ pub fn sgd_step<R: CubeRuntime, F: FloatElement>(
     velocity: Option<CubeTensor<R>>,
     rates: SgdRates,
 ) -> (CubeTensor<R>, CubeTensor<R>) {
-    let contiguous = |t: CubeTensor<R>| {
-        if t.is_contiguous() {
-            t
-        } else {
-            into_contiguous(t)
-        }
-    };
+    // `into_contiguous` returns a contiguous tensor as it is.
     // Written in place: a tensor something else holds is copied first.
-    let own = |t: CubeTensor<R>| match contiguous(t) {
+    let own = |t: CubeTensor<R>| match into_contiguous(t) {
         t if t.can_mut() => t,
         t => t.copy(),
     };
-    let (param, grad) = (own(param), contiguous(grad));
+    let (param, grad) = (own(param), into_contiguous(grad));
     let first = velocity.is_none();
     let velocity = match velocity {
         Some(velocity) => own(velocity),

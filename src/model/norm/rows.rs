@@ -20,11 +20,12 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 
+use super::super::ModelBackend;
 use super::{EPSILON, ema, unbiased};
 
 /// Batch norm's forward alone, untracked.
-pub fn untracked<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Normalized<B> {
-    let forward = forward(rows, factors);
+pub fn untracked<B: ModelBackend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Normalized<B> {
+    let forward = B::batch_norm_rows_forward(rows, factors);
     Normalized {
         rows: forward.rows,
         running: forward.running,
@@ -46,12 +47,13 @@ pub struct Normalized<B: Backend> {
     pub running: [Tensor<B, 1>; 2],
 }
 
-/// The forward's outputs, and the batch statistics its backward needs.
-struct Forward<B: Backend> {
-    rows: Tensor<B, 2>,
-    running: [Tensor<B, 1>; 2],
-    mean: Tensor<B, 2>,
-    inv_std: Tensor<B, 2>,
+/// The forward's outputs (the normalised rows `[n, c]`, the new running mean and variance `[c]`),
+/// and the batch statistics its backward needs (`[1, c]`).
+pub struct RowsForward<B: Backend> {
+    pub rows: Tensor<B, 2>,
+    pub running: [Tensor<B, 1>; 2],
+    pub mean: Tensor<B, 2>,
+    pub inv_std: Tensor<B, 2>,
 }
 
 /// The maths, written so that burn's fusion (0.21) runs it as three kernels: two fused
@@ -69,7 +71,7 @@ struct Forward<B: Backend> {
 /// - The `[1, c]` factors come already reshaped (the caller reshapes them before the layout
 ///   change): burn fuses a reduction with its prologue only when the block starts with an
 ///   element-wise op of the reduced shape, not with a reshape.
-fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Forward<B> {
+pub fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> RowsForward<B> {
     let [n, _] = rows.dims();
     let RowFactors {
         running_mean: k,
@@ -86,7 +88,7 @@ fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Forward<B>
     let inv_std = var.add_scalar(EPSILON).sqrt().recip();
     let scale = gamma * inv_std.clone();
     let shift = beta - mean.clone() * scale.clone();
-    Forward {
+    RowsForward {
         rows: rows * scale + shift,
         running: [running_mean, running_var],
         mean,
@@ -94,20 +96,21 @@ fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Forward<B>
     }
 }
 
-/// What the backward keeps from the forward (inner-backend tensors).
+/// What the backward keeps from the forward (inner-backend tensors): the rows `[n, c]`, the batch
+/// mean, `1/σ` and γ `[1, c]`.
 #[derive(Debug, Clone)]
-struct Saved<B: Backend> {
-    rows: Tensor<B, 2>,
-    mean: Tensor<B, 2>,
-    inv_std: Tensor<B, 2>,
-    gamma: Tensor<B, 2>,
+pub struct RowsSaved<B: Backend> {
+    pub rows: Tensor<B, 2>,
+    pub mean: Tensor<B, 2>,
+    pub inv_std: Tensor<B, 2>,
+    pub gamma: Tensor<B, 2>,
 }
 
 /// `[dx, dγ, dβ]` for the output gradient `dy` `[n, c]`. x̂ is recomputed from the rows in each
 /// pass that reads it rather than stored: a fused kernel reads one `[n, c]` tensor either way.
-fn backward<B: Backend>(dy: Tensor<B, 2>, saved: Saved<B>) -> [Tensor<B, 2>; 3] {
+pub fn backward<B: Backend>(dy: Tensor<B, 2>, saved: RowsSaved<B>) -> [Tensor<B, 2>; 3] {
     let [n, _] = dy.dims();
-    let Saved {
+    let RowsSaved {
         rows,
         mean,
         inv_std,
@@ -134,12 +137,16 @@ fn backward<B: Backend>(dy: Tensor<B, 2>, saved: Saved<B>) -> [Tensor<B, 2>; 3] 
 #[derive(Debug)]
 struct BatchNormRows;
 
-impl<B: Backend> Backward<B, 3> for BatchNormRows {
-    type State = Saved<B>;
+impl<B: ModelBackend> Backward<B, 3> for BatchNormRows {
+    type State = RowsSaved<B>;
 
-    fn backward(self, ops: Ops<Saved<B>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<RowsSaved<B>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
-        for (parent, grad) in ops.parents.into_iter().zip(backward(dy, ops.state)) {
+        for (parent, grad) in ops
+            .parents
+            .into_iter()
+            .zip(B::batch_norm_rows_backward(dy, ops.state))
+        {
             if let Some(node) = parent {
                 grads.register::<B>(node.id, grad.into_primitive().tensor());
             }
@@ -147,8 +154,10 @@ impl<B: Backend> Backward<B, 3> for BatchNormRows {
     }
 }
 
-/// Batch norm as one recorded operation: the forward's maths, [`backward`] as its backward.
-pub fn recorded<B: Backend, C: CheckpointStrategy>(
+/// Batch norm as one recorded operation: the inner backend's forward and backward
+/// ([`ModelBackend::batch_norm_rows_forward`], [`ModelBackend::batch_norm_rows_backward`]: by
+/// default [`forward`] and [`backward`]).
+pub fn recorded<B: ModelBackend, C: CheckpointStrategy>(
     rows: Tensor<Autodiff<B, C>, 2>,
     factors: RowFactors<Autodiff<B, C>>,
 ) -> Normalized<Autodiff<B, C>> {
@@ -157,7 +166,7 @@ pub fn recorded<B: Backend, C: CheckpointStrategy>(
     let nodes = [&rows, &gamma, &beta].map(|t| t.node.clone());
     let [rows, gamma, beta] = [rows, gamma, beta]
         .map(|t| Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(t.primitive)));
-    let forward = forward(
+    let forward = B::batch_norm_rows_forward(
         rows.clone(),
         RowFactors {
             running_mean: factors.running_mean.inner(),
@@ -169,7 +178,7 @@ pub fn recorded<B: Backend, C: CheckpointStrategy>(
     let output = forward.rows.into_primitive().tensor();
     let output = match BatchNormRows.prepare::<C>(nodes).compute_bound().stateful() {
         OpsKind::Tracked(prep) => prep.finish(
-            Saved {
+            RowsSaved {
                 rows,
                 mean: forward.mean,
                 inv_std: forward.inv_std,
