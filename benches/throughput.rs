@@ -12,10 +12,11 @@
 //! (`--channels C --size S` for C x S x S inputs; default 3x32x32, CIFAR's shape)
 //! (`--layout channels-first,channels-last`: where activations are stored, an A/B in one run;
 //! default the backend's own, see `resdash::model::Layout`)
-//! (`--fusion off`, cuda only: the same step on cubecl without burn-fusion, every operation its
-//! own kernel launched from the thread that records it but the SGD update, one kernel per
-//! parameter (`resdash::model::ModelBackend::sgd_step`), reported as backend `cuda-unfused`: what
-//! burn-fusion's host work costs against the launches it saves, see the README's GPU check)
+//! (`--fusion off`, cuda only, or `--backend cuda-unfused`: the same step on cubecl without
+//! burn-fusion, every operation its own kernel launched from the thread that records it but
+//! resdash's own kernels for the SGD update and batch norm (`resdash::model::ModelBackend`),
+//! reported as backend `cuda-unfused`: what burn-fusion's host work costs against the launches it
+//! saves, see the README's GPU check)
 //! Each line also holds `first_losses`, the first net's loss in its first four steps: runs of the
 //! same nets, depth and batch train the same seeded batch, so their updates compare by it.
 
@@ -230,18 +231,12 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = preflight(kind) {
-        eprintln!("throughput: {e}");
-        std::process::exit(2);
-    }
-    if args.fusion {
-        dispatch(kind, Job(args));
-        return;
-    }
-    match kind {
-        #[cfg(feature = "cuda")]
-        BackendKind::Cuda => Job(args).run::<UnfusedCudaAd>(Default::default(), "cuda-unfused"),
-        _ => {
+    // `--fusion off`: cubecl alone, the `cuda-unfused` backend (`--backend cuda-unfused` says the
+    // same).
+    let kind = match (args.fusion, kind) {
+        (true, kind) => kind,
+        (false, BackendKind::Cuda | BackendKind::CudaUnfused) => BackendKind::CudaUnfused,
+        (false, kind) => {
             eprintln!(
                 "throughput: --fusion off needs --backend cuda (burn-fusion is how the cuda backend \
                  runs; {} has none)",
@@ -249,11 +244,10 @@ fn main() {
             );
             std::process::exit(2);
         }
+    };
+    if let Err(e) = preflight(kind) {
+        eprintln!("throughput: {e}");
+        std::process::exit(2);
     }
+    dispatch(kind, Job(args));
 }
-
-/// burn's CUDA backend without burn-fusion: cubecl launches each operation as it is issued.
-#[cfg(feature = "cuda")]
-type UnfusedCudaAd = burn::backend::Autodiff<
-    burn_cubecl::CubeBackend<burn_cubecl::cubecl::cuda::CudaRuntime, f32, i32, u8>,
->;

@@ -29,7 +29,13 @@ pub const DEFAULT_BACKEND: &str = "cuda";
 pub enum BackendKind {
     Flex,
     Ndarray,
+    /// burn's CUDA backend: burn-fusion over cubecl.
     Cuda,
+    /// cubecl's CUDA backend without burn-fusion: each operation launched as it is issued, but
+    /// resdash's own kernels for the SGD update and batch norm (`model::ModelBackend`). Less host
+    /// work per step than burn-fusion's on this project's CPU (README); the GPU check says which
+    /// is faster on a GPU.
+    CudaUnfused,
 }
 
 #[cfg(feature = "flex")]
@@ -38,15 +44,35 @@ pub type FlexAd = burn::backend::Autodiff<burn::backend::Flex>;
 pub type NdArrayAd = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 #[cfg(feature = "cuda")]
 pub type CudaAd = burn::backend::Autodiff<burn::backend::Cuda<f32, i32>>;
+/// The same CUDA runtime and element types as [`CudaAd`], without burn-fusion.
+#[cfg(feature = "cuda")]
+pub type CudaUnfusedAd = burn::backend::Autodiff<
+    burn_cubecl::CubeBackend<burn_cubecl::cubecl::cuda::CudaRuntime, f32, i32, u8>,
+>;
 
 impl BackendKind {
-    pub const ALL: [BackendKind; 3] = [BackendKind::Flex, BackendKind::Ndarray, BackendKind::Cuda];
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Flex,
+        BackendKind::Ndarray,
+        BackendKind::Cuda,
+        BackendKind::CudaUnfused,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Flex => "flex",
             BackendKind::Ndarray => "ndarray",
             BackendKind::Cuda => "cuda",
+            BackendKind::CudaUnfused => "cuda-unfused",
+        }
+    }
+
+    /// The cargo feature that compiles it in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex",
+            BackendKind::Ndarray => "ndarray",
+            BackendKind::Cuda | BackendKind::CudaUnfused => "cuda",
         }
     }
 
@@ -54,8 +80,13 @@ impl BackendKind {
         match self {
             BackendKind::Flex => cfg!(feature = "flex"),
             BackendKind::Ndarray => cfg!(feature = "ndarray"),
-            BackendKind::Cuda => cfg!(feature = "cuda"),
+            BackendKind::Cuda | BackendKind::CudaUnfused => cfg!(feature = "cuda"),
         }
+    }
+
+    /// Whether it runs on a GPU (and so needs the preflight).
+    pub fn is_gpu(self) -> bool {
+        matches!(self, BackendKind::Cuda | BackendKind::CudaUnfused)
     }
 
     /// Names of the backends this binary was built with, for error messages.
@@ -71,6 +102,19 @@ impl BackendKind {
         )
     }
 
+    /// What a config may name instead of `name`: the backends compiled in, and how to build
+    /// `name` in where resdash has it but this binary lacks it.
+    pub fn expected(name: &str) -> String {
+        match Self::ALL.into_iter().find(|k| k.name() == name) {
+            Some(kind) if !kind.is_compiled() => format!(
+                "{} ({name:?} needs `cargo build --release --features {}`)",
+                Self::allowed(),
+                kind.feature()
+            ),
+            _ => Self::allowed(),
+        }
+    }
+
     /// Parses a backend name; an unknown name or one not compiled in is an error that says how
     /// to get it.
     pub fn parse(name: &str) -> Result<BackendKind, String> {
@@ -82,7 +126,8 @@ impl BackendKind {
             Ok(kind)
         } else {
             Err(format!(
-                "backend {name:?} is not compiled into this binary; rebuild with `cargo build --release --features {name}` ({})",
+                "backend {name:?} is not compiled into this binary; rebuild with `cargo build --release --features {}` ({})",
+                kind.feature(),
                 Self::allowed()
             ))
         }
@@ -104,6 +149,8 @@ pub fn dispatch<J: BackendJob>(kind: BackendKind, job: J) -> J::Output {
         BackendKind::Ndarray => job.run::<NdArrayAd>(Default::default(), "ndarray"),
         #[cfg(feature = "cuda")]
         BackendKind::Cuda => job.run::<CudaAd>(Default::default(), "cuda"),
+        #[cfg(feature = "cuda")]
+        BackendKind::CudaUnfused => job.run::<CudaUnfusedAd>(Default::default(), "cuda-unfused"),
         #[allow(unreachable_patterns)]
         other => unreachable!("backend {} was validated as compiled in", other.name()),
     }
@@ -134,7 +181,7 @@ impl BackendJob for Preflight {
 /// directory or trainer exists, so a machine without a usable GPU gets one clear error instead
 /// of a panic or a hang. CPU backends pass at once.
 pub fn preflight(kind: BackendKind) -> Result<(), String> {
-    if kind != BackendKind::Cuda {
+    if !kind.is_gpu() {
         return Ok(());
     }
     run_preflight(kind, move || dispatch(kind, Preflight), PREFLIGHT_TIMEOUT)
@@ -285,5 +332,23 @@ mod tests {
         // Outside a preflight, the panic record is off again. (A device thread's panic, the
         // cause when libcuda is missing: tests/engine/backend.rs.)
         assert!(set_preflight_panics(None).is_none());
+    }
+
+    #[test]
+    fn the_cuda_backends_parse_when_compiled_in_and_name_their_feature_otherwise() {
+        for name in ["cuda", "cuda-unfused"] {
+            let parsed = BackendKind::parse(name);
+            assert_eq!(parsed.is_ok(), cfg!(feature = "cuda"), "{name}: {parsed:?}");
+            match parsed {
+                Ok(kind) => {
+                    assert_eq!(kind.name(), name);
+                    assert!(kind.is_gpu(), "{name} skips the preflight");
+                }
+                Err(e) => assert!(e.contains("--features cuda`"), "{e}"),
+            }
+        }
+        let e = BackendKind::parse("cuda-fused").unwrap_err();
+        assert!(e.contains("unknown backend") && e.contains("flex"), "{e}");
+        assert!(!BackendKind::Flex.is_gpu() && !BackendKind::Ndarray.is_gpu());
     }
 }

@@ -123,7 +123,7 @@ impl Config {
             return fail(
                 "run.backend",
                 format!("{:?}", r.backend),
-                &crate::backend::BackendKind::allowed(),
+                &crate::backend::BackendKind::expected(&r.backend),
             );
         }
         if !(1..=60).contains(&self.ui.fps) {

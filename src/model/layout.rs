@@ -227,5 +227,10 @@ mod tests {
             >(),
             Layout::ChannelsLast
         );
+        // Without burn-fusion too (its batch norm kernels take channels-last rows).
+        assert_eq!(
+            Layout::preferred::<crate::backend::CudaUnfusedAd>(),
+            Layout::ChannelsLast
+        );
     }
 }

@@ -74,6 +74,14 @@ fn bad_values_name_the_file_the_key_and_what_is_allowed() {
         e.contains("run.backend") && e.contains("--set run.backend=tpu") && e.contains("flex"),
         "{e}"
     );
+    // A backend resdash has but this binary lacks: how to build it in.
+    if !cfg!(feature = "cuda") {
+        let e = error_text("", &["run.backend=cuda-unfused"]);
+        assert!(
+            e.contains("run.backend") && e.contains("--features cuda`") && e.contains("flex"),
+            "{e}"
+        );
+    }
     for ladder in ["[]", "[20, 21]", "[56, 20]", "[20, 20]"] {
         let e = error_text(&format!("[model]\nladder = {ladder}\n"), &[]);
         assert!(
