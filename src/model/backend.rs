@@ -9,8 +9,11 @@
 //! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
-//! The optimiser's update of each parameter is a method here too ([`ModelBackend::sgd_step`]), so
-//! that cubecl without burn-fusion can run it as one kernel.
+//! The optimiser's update of each parameter is a method here too ([`ModelBackend::sgd_step`]), and
+//! so are batch norm's forward and backward maths that the recorded batch norm runs on its inner
+//! backend ([`ModelBackend::batch_norm_rows_forward`], [`ModelBackend::batch_norm_rows_backward`]):
+//! cubecl without burn-fusion runs them as kernels of resdash's own, every other backend as the
+//! maths.
 //!
 //! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
 //! are the forward maths alone (the plain backends never train: their models run in evaluation),
