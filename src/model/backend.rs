@@ -36,9 +36,9 @@ pub trait ModelBackend: Backend {
         rows::untracked(rows, factors)
     }
 
-    /// Batch norm's training forward over rows `[n, c]` on the inner backend ([`rows::recorded`]
+    /// Batch norm's training forward over rows `[n, c]` on the inner backend (`norm::rows::recorded`
     /// records it): the normalised rows, the new running statistics, and what the backward needs.
-    /// The default is [`rows::forward`]'s maths; cubecl without burn-fusion runs three kernels.
+    /// The default is `norm::rows::forward`'s maths; cubecl without burn-fusion runs three kernels.
     fn batch_norm_rows_forward(
         rows: Tensor<Self, 2>,
         factors: RowFactors<Self>,
@@ -47,7 +47,7 @@ pub trait ModelBackend: Backend {
     }
 
     /// Batch norm's backward over rows: `[dx, dγ, dβ]` for the output gradient `dy` `[n, c]`. The
-    /// default is [`rows::backward`]'s maths; cubecl without burn-fusion runs three kernels.
+    /// default is `norm::rows::backward`'s maths; cubecl without burn-fusion runs three kernels.
     fn batch_norm_rows_backward(
         dy: Tensor<Self, 2>,
         saved: RowsSaved<Self>,
@@ -77,7 +77,7 @@ pub trait ModelBackend: Backend {
     }
 
     /// One SGD step of one parameter (`train::sgd`'s optimiser runs it on the inner backend):
-    /// the new parameter and momentum buffer. The default is [`update::sgd_step`]'s maths; cubecl
+    /// the new parameter and momentum buffer. The default is `update::sgd_step`'s maths; cubecl
     /// without burn-fusion runs them as one kernel.
     fn sgd_step<const D: usize>(
         param: Tensor<Self, D>,
@@ -128,8 +128,7 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 /// The same cubecl backends without burn-fusion's operation stream: every operation launched as
 /// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
 /// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
-/// it saves), except batch norm's training pass (three kernels each way: [`super::norm`]'s
-/// `kernel`) and the SGD update (one kernel per parameter: [`super::sgd_kernel`]).
+/// it saves), except batch norm's training pass (three kernels each way: `norm::kernel`) and the SGD update (one kernel per parameter: `sgd_kernel`).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where

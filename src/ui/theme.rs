@@ -22,7 +22,7 @@ impl Default for Theme {
 }
 
 impl Theme {
-    /// Colour unless `NO_COLOR` is set (https://no-color.org), Braille unless `ascii`.
+    /// Colour unless `NO_COLOR` is set (<https://no-color.org>), Braille unless `ascii`.
     pub fn from_env(ascii: bool) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         Self {
