@@ -14,7 +14,7 @@
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
 #   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
 #   scripts/cubecl-lavapipe.sh --update-check --size 8 --steps 6   # SGD kernel vs flex, per step
-#   scripts/cubecl-lavapipe.sh --norm-check    # batch norm's kernels vs float64, both passes
+#   scripts/cubecl-lavapipe.sh --norm-check    # batch norm's and the ReLU's kernels vs float64
 #   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
 #
 # With --steps 3 or more it also prints each thread's CPU time per step after the first:
@@ -322,8 +322,9 @@ fn update_check([depth, batch, size, steps]: [usize; 4]) {
     }
 }
 
-/// Batch norm's training pass on cubecl without burn-fusion (resdash's `norm::kernel`: three
-/// kernels each way) and on burn-fusion (the default maths), each against the maths in float64 on
+/// Batch norm's training pass and the ReLU after it on cubecl without burn-fusion (resdash's
+/// `norm::kernel`: three kernels each way; `relu_kernel`: one) and on burn-fusion (the default
+/// maths), each against the maths in float64 on
 /// ndarray, for row counts that do and do not divide the kernels' chunks of 32 rows, a channel
 /// count that is no power of two, three rows, and ResNet's largest batch norm (batch 128 at 32x32).
 /// Each output's largest difference is measured against that output's largest magnitude. Exits 1
@@ -333,7 +334,7 @@ fn norm_check() {
     use burn::backend::NdArray;
     use resdash::model::{ModelBackend, RowFactors, RowsSaved};
     type Unfused = CubeBackend<WgpuRuntime, f32, i32, u32>;
-    /// `[y, running mean, running var, dx, dγ, dβ]`, flattened, as f64.
+    /// `[y, running mean, running var, dx, dγ, dβ, relu, relu dx]`, flattened, as f64.
     fn pass<M: ModelBackend>(n: usize, c: usize) -> Vec<Vec<f64>> {
         let device = Default::default();
         let mut seed = (n * 31 + c) as u64;
@@ -359,6 +360,7 @@ fn norm_check() {
             beta: tensor(beta, [1, c]),
         };
         let rows = tensor(rows, [n, c]);
+        let saved_rows = rows.clone();
         let forward = M::batch_norm_rows_forward(rows.clone(), factors);
         let saved = RowsSaved {
             rows,
@@ -366,14 +368,18 @@ fn norm_check() {
             inv_std: forward.inv_std,
             gamma: tensor(gamma, [1, c]),
         };
-        let [dx, dgamma, dbeta] = M::batch_norm_rows_backward(tensor(dy, [n, c]), saved);
+        let [dx, dgamma, dbeta] = M::batch_norm_rows_backward(tensor(dy.clone(), [n, c]), saved);
+        // The ReLU after it (`relu_kernel` on cubecl alone), on inputs float32 holds exactly
+        // (`dy`'s values, some negative), so that no sign can differ from float64's.
+        let relu = M::relu_rows(tensor(dy, [n, c]));
+        let relu_dx = M::relu_rows_backward(relu.clone(), saved_rows);
         let flat = |t: Tensor<M, 2>| -> Vec<f64> {
             t.into_data().convert::<f64>().to_vec::<f64>().unwrap()
         };
         let [mean, var] = forward.running.map(|t| t.unsqueeze::<2>());
-        [forward.rows, mean, var, dx, dgamma, dbeta].map(flat).to_vec()
+        [forward.rows, mean, var, dx, dgamma, dbeta, relu, relu_dx].map(flat).to_vec()
     }
-    let names = ["y", "running mean", "running var", "dx", "dgamma", "dbeta"];
+    let names = ["y", "running mean", "running var", "dx", "dgamma", "dbeta", "relu", "relu dx"];
     let mut worst_kernel = 0f64;
     let mut failed = Vec::new();
     eprintln!("rows x channels: largest difference from float64 / output's largest magnitude");
@@ -394,7 +400,7 @@ fn norm_check() {
         // llvmpipe ends any shader's loops after 65,535 iterations in all (Mesa's
         // LP_MAX_TGSI_LOOP_ITERATIONS), and burn's plain sums (the maths' dγ, dβ) loop over every
         // row in one unit per channel: beyond 65,535 rows they miss the rest, here only.
-        let capped = |i: usize| if n > 65_535 && i >= 3 { "  (lavapipe's loop cap)" } else { "" };
+        let capped = |i: usize| if n > 65_535 && (3..6).contains(&i) { "  (lavapipe's loop cap)" } else { "" };
         for (i, name) in names.iter().enumerate() {
             eprintln!(
                 "{n:>7} x {c:<3} {name:<13} kernels {:.1e}  burn-fusion maths {:.1e}{}",

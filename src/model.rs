@@ -10,6 +10,9 @@ mod layout;
 mod norm;
 mod pool;
 mod probe;
+mod relu;
+#[cfg(feature = "fusion")]
+mod relu_kernel;
 #[cfg(feature = "fusion")]
 mod sgd_kernel;
 mod shortcut;

@@ -26,7 +26,7 @@ use burn::prelude::*;
 use super::closed_form;
 use super::norm::{Normalized, RowFactors, RowsForward, RowsSaved, rows};
 use super::update::{self, SgdRates};
-use super::{pool, subsample};
+use super::{pool, relu, subsample};
 
 /// A backend resdash's models run on.
 pub trait ModelBackend: Backend {
@@ -53,6 +53,24 @@ pub trait ModelBackend: Backend {
         saved: RowsSaved<Self>,
     ) -> [Tensor<Self, 2>; 3] {
         rows::backward(dy, saved)
+    }
+
+    /// Whether autodiff records the ReLU after batch norm on rows ([`ModelBackend::relu_rows`])
+    /// as one operation over this inner backend's `relu_rows` and `relu_rows_backward`, instead of
+    /// burn's ReLU (kept where burn-fusion fuses it, so that the fused step's operations stay
+    /// burn's).
+    const OWN_RELU: bool = false;
+
+    /// `max(x, 0)` over channels-last rows `[n, c]`: burn's ReLU by default; cubecl without
+    /// burn-fusion runs one kernel (`relu_kernel`), and autodiff over it records it as one op.
+    fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        burn::tensor::activation::relu(x)
+    }
+
+    /// `dx` for the output gradient `dy` of the ReLU whose output is `y` (used where
+    /// [`ModelBackend::OWN_RELU`]): burn's mask fill by default, one kernel on cubecl alone.
+    fn relu_rows_backward(y: Tensor<Self, 2>, dy: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        relu::backward(y, dy)
     }
 
     /// Option A's shortcut on channels-last activations: `[b, h, w, c]` (`h`, `w` even) ->
@@ -90,6 +108,14 @@ pub trait ModelBackend: Backend {
 }
 
 impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
+    fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        if B::OWN_RELU {
+            relu::recorded(x)
+        } else {
+            burn::tensor::activation::relu(x)
+        }
+    }
+
     fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
         rows::recorded(rows, factors)
     }
@@ -128,7 +154,9 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 /// The same cubecl backends without burn-fusion's operation stream: every operation launched as
 /// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
 /// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
-/// it saves), except batch norm's training pass (three kernels each way: `norm::kernel`) and the SGD update (one kernel per parameter: `sgd_kernel`).
+/// it saves), except resdash's own kernels: batch norm's training pass (three each way:
+/// `norm::kernel`), the ReLU after it (one each way: `relu_kernel`) and the SGD update (one per
+/// parameter: `sgd_kernel`).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where
@@ -137,6 +165,28 @@ where
     I: burn_cubecl::IntElement,
     BT: burn_cubecl::BoolElement,
 {
+    const OWN_RELU: bool = true;
+
+    fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        use super::relu_kernel;
+        let x = primitive(x);
+        if relu_kernel::applies::<R, F>(&[&x]) {
+            tensor(relu_kernel::forward::<R, F>(x))
+        } else {
+            burn::tensor::activation::relu(tensor(x))
+        }
+    }
+
+    fn relu_rows_backward(y: Tensor<Self, 2>, dy: Tensor<Self, 2>) -> Tensor<Self, 2> {
+        use super::relu_kernel;
+        let (y, dy) = (primitive(y), primitive(dy));
+        if relu_kernel::applies::<R, F>(&[&y, &dy]) {
+            tensor(relu_kernel::backward::<R, F>(y, dy))
+        } else {
+            relu::backward(tensor(y), tensor(dy))
+        }
+    }
+
     fn batch_norm_rows_forward(
         rows: Tensor<Self, 2>,
         factors: RowFactors<Self>,

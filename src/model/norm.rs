@@ -88,7 +88,7 @@ impl<B: ModelBackend> BatchNorm2d<B> {
                     .fold(self.normalize_rows(rows(x), factors), |y, a| {
                         y + rows(a.clone())
                     });
-                let y = if relu { activation::relu(y) } else { y };
+                let y = if relu { B::relu_rows(y) } else { y };
                 y.reshape([b, h, w, c]).permute(TO_NCHW)
             }
         }

@@ -1,0 +1,89 @@
+//! The ReLU after batch norm as one cubecl kernel each way, for burn's cubecl backends without
+//! burn-fusion (see [`super::relu`]): `y = max(x, 0)` and `dx = y > 0 ? dy : 0`, where burn's
+//! ReLU launches a compare and a mask fill each way. Checked on burn-wgpu over lavapipe
+//! (`scripts/cubecl-lavapipe.sh --norm-check`, against burn's ReLU in float64;
+//! `--update-check`, training steps against flex).
+
+use burn::tensor::TensorMetadata;
+use burn_cubecl::cubecl;
+use burn_cubecl::cubecl::calculate_cube_count_elemwise;
+use burn_cubecl::cubecl::prelude::*;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device;
+use burn_cubecl::tensor::CubeTensor;
+use burn_cubecl::{CubeRuntime, FloatElement};
+
+/// `y = max(x, 0)`.
+#[cube(launch)]
+fn relu_forward<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>, len: usize) {
+    let i = ABSOLUTE_POS;
+    if i < len {
+        y[i] = F::max(x[i], F::new(0.0));
+    }
+}
+
+/// `dx = dy` where `y > 0`, else 0 (burn's `relu_backward`: zero where `y <= 0`).
+#[cube(launch)]
+fn relu_backward<F: Float + CubeElement>(
+    y: &Array<F>,
+    dy: &Array<F>,
+    dx: &mut Array<F>,
+    len: usize,
+) {
+    let i = ABSOLUTE_POS;
+    if i < len {
+        if y[i] > F::new(0.0) {
+            dx[i] = dy[i];
+        } else {
+            dx[i] = F::new(0.0);
+        }
+    }
+}
+
+/// Whether the kernels apply: the backend's float type, one shape throughout.
+pub fn applies<R: CubeRuntime, F: FloatElement>(tensors: &[&CubeTensor<R>]) -> bool {
+    let shape = tensors[0].shape();
+    tensors
+        .iter()
+        .all(|t| t.dtype == F::dtype() && t.shape() == shape)
+}
+
+/// `max(x, 0)`: one launch (a strided `x` is copied first: the kernel pairs elements by offset).
+pub fn forward<R: CubeRuntime, F: FloatElement>(x: CubeTensor<R>) -> CubeTensor<R> {
+    let x = into_contiguous(x);
+    let y = empty_device::<R, F>(x.client.clone(), x.device.clone(), x.shape());
+    let len = x.meta.num_elements();
+    let (client, cube_dim) = (x.client.clone(), CubeDim::new(&x.client, len));
+    let cube_count = calculate_cube_count_elemwise(&client, len, cube_dim);
+    relu_forward::launch::<F, R>(
+        &client,
+        cube_count,
+        cube_dim,
+        x.into_array_arg(),
+        y.clone().into_array_arg(),
+        len,
+    );
+    y
+}
+
+/// `dx` for `dy` through the ReLU whose output is `y`: one launch.
+pub fn backward<R: CubeRuntime, F: FloatElement>(
+    y: CubeTensor<R>,
+    dy: CubeTensor<R>,
+) -> CubeTensor<R> {
+    let (y, dy) = (into_contiguous(y), into_contiguous(dy));
+    let dx = empty_device::<R, F>(y.client.clone(), y.device.clone(), y.shape());
+    let len = y.meta.num_elements();
+    let (client, cube_dim) = (y.client.clone(), CubeDim::new(&y.client, len));
+    let cube_count = calculate_cube_count_elemwise(&client, len, cube_dim);
+    relu_backward::launch::<F, R>(
+        &client,
+        cube_count,
+        cube_dim,
+        y.into_array_arg(),
+        dy.into_array_arg(),
+        dx.clone().into_array_arg(),
+        len,
+    );
+    dx
+}
