@@ -13,7 +13,9 @@
 //! so are batch norm's forward and backward maths that the recorded batch norm runs on its inner
 //! backend ([`ModelBackend::batch_norm_rows_forward`], [`ModelBackend::batch_norm_rows_backward`]):
 //! cubecl without burn-fusion runs them as kernels of resdash's own, every other backend as the
-//! maths.
+//! maths. On cubecl alone the ReLU after batch norm is recorded as one operation too, over the
+//! inner backend's kernels ([`ModelBackend::relu_rows`], [`ModelBackend::OWN_RELU`]); elsewhere it
+//! stays burn's ReLU.
 //!
 //! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
 //! are the forward maths alone (the plain backends never train: their models run in evaluation),
