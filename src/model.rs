@@ -6,6 +6,8 @@ mod backend;
 mod block;
 mod closed_form;
 mod conv;
+#[cfg(feature = "fusion")]
+mod launch;
 mod layout;
 mod norm;
 mod pool;

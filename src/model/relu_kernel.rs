@@ -6,12 +6,13 @@
 
 use burn::tensor::TensorMetadata;
 use burn_cubecl::cubecl;
-use burn_cubecl::cubecl::calculate_cube_count_elemwise;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
+
+use super::launch::elementwise;
 
 /// `y = max(x, 0)`.
 #[cube(launch)]
@@ -53,8 +54,8 @@ pub fn forward<R: CubeRuntime, F: FloatElement>(x: CubeTensor<R>) -> CubeTensor<
     let x = into_contiguous(x);
     let y = empty_device::<R, F>(x.client.clone(), x.device.clone(), x.shape());
     let len = x.meta.num_elements();
-    let (client, cube_dim) = (x.client.clone(), CubeDim::new(&x.client, len));
-    let cube_count = calculate_cube_count_elemwise(&client, len, cube_dim);
+    let client = x.client.clone();
+    let (cube_count, cube_dim) = elementwise(&client, len);
     relu_forward::launch::<F, R>(
         &client,
         cube_count,
@@ -74,8 +75,8 @@ pub fn backward<R: CubeRuntime, F: FloatElement>(
     let (y, dy) = (into_contiguous(y), into_contiguous(dy));
     let dx = empty_device::<R, F>(y.client.clone(), y.device.clone(), y.shape());
     let len = y.meta.num_elements();
-    let (client, cube_dim) = (y.client.clone(), CubeDim::new(&y.client, len));
-    let cube_count = calculate_cube_count_elemwise(&client, len, cube_dim);
+    let client = y.client.clone();
+    let (cube_count, cube_dim) = elementwise(&client, len);
     relu_backward::launch::<F, R>(
         &client,
         cube_count,

@@ -13,13 +13,13 @@
 
 use burn::tensor::TensorMetadata;
 use burn_cubecl::cubecl;
-use burn_cubecl::cubecl::calculate_cube_count_elemwise;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::kernel::into_contiguous;
 use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
 
+use super::launch::elementwise;
 use super::update::SgdRates;
 
 /// `v = p·wd + g` on the first step, `v = (p·wd + g) + v·momentum` after; `p -= v·lr`; in place.
@@ -83,8 +83,7 @@ pub fn sgd_step<R: CubeRuntime, F: FloatElement>(
     };
     let n = param.meta.num_elements();
     let client = param.client.clone();
-    let cube_dim = CubeDim::new(&client, n);
-    let cube_count = calculate_cube_count_elemwise(&client, n, cube_dim);
+    let (cube_count, cube_dim) = elementwise(&client, n);
     sgd_update::launch::<F, R>(
         &client,
         cube_count,

@@ -21,7 +21,6 @@
 
 use burn::tensor::TensorMetadata;
 use burn_cubecl::cubecl;
-use burn_cubecl::cubecl::calculate_cube_count_elemwise;
 use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
@@ -98,13 +97,4 @@ pub fn applies<R: CubeRuntime, F: FloatElement>(
             let s = t.shape();
             float(t) && s.num_dims() == 2 && s[0] == 1 && s[1] == shape[1]
         })
-}
-
-/// One unit per element (or per partial sum) of `len`.
-fn elementwise<R: CubeRuntime>(client: &ComputeClient<R>, len: usize) -> (CubeCount, CubeDim) {
-    let cube_dim = CubeDim::new(client, len);
-    (
-        calculate_cube_count_elemwise(client, len, cube_dim),
-        cube_dim,
-    )
 }

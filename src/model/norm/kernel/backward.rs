@@ -8,7 +8,8 @@ use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
 
-use super::{ROWS_PER_UNIT, channel_sums, elementwise, finalize_units};
+use super::super::super::launch::elementwise;
+use super::{ROWS_PER_UNIT, channel_sums, finalize_units};
 
 /// Backward pass 1: `s1[p, j] = Σ dy·x̂`, `s2[p, j] = Σ dy` with `x̂ = (x - mean[j])·inv_std[j]`.
 #[cube(launch)]

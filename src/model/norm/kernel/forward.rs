@@ -9,8 +9,9 @@ use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
 
+use super::super::super::launch::elementwise;
 use super::super::{EPSILON, MOMENTUM, unbiased};
-use super::{ROWS_PER_UNIT, channel_sums, elementwise, finalize_units};
+use super::{ROWS_PER_UNIT, channel_sums, finalize_units};
 
 /// Forward pass 1: `s1[p, j] = Σ (x - k[j])`, `s2[p, j] = Σ (x - k[j])²` over rows `p + i·chunks`.
 #[cube(launch)]
