@@ -12,7 +12,7 @@
 #   scripts/cubecl-lavapipe.sh                    # residual ResNet-20, batch 8: launches per step
 #   scripts/cubecl-lavapipe.sh --depth 20 --nets plain --batch 8 --steps 2
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
-#   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu vs flex: the probe gradients
+#   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu (fused, unfused) vs flex: probe gradients
 #   scripts/cubecl-lavapipe.sh --update-check --size 8 --steps 6   # SGD kernel vs flex, per step
 #   scripts/cubecl-lavapipe.sh --norm-check    # batch norm's and the ReLU's kernels vs float64
 #   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
@@ -322,9 +322,10 @@ fn update_check([depth, batch, size, steps]: [usize; 4]) {
     }
 }
 
-/// Batch norm's training pass and the ReLU after it on cubecl without burn-fusion (resdash's
-/// `norm::kernel`: three kernels each way; `relu_kernel`: one) and on burn-fusion (the default
-/// maths), each against the maths in float64 on
+/// Batch norm's training pass, alone and with its tail (`relu(BN(x) + addend)` and back), and the
+/// evaluation's ReLU, on cubecl without burn-fusion (resdash's `norm::kernel`: three kernels each
+/// way; `relu_kernel`: one) and on burn-fusion (the default maths), each against the maths in
+/// float64 on
 /// ndarray, for row counts that do and do not divide the kernels' chunks of 32 rows, a channel
 /// count that is no power of two, three rows, and ResNet's largest batch norm (batch 128 at 32x32).
 /// Each output's largest difference is measured against that output's largest magnitude. Exits 1
@@ -332,9 +333,10 @@ fn update_check([depth, batch, size, steps]: [usize; 4]) {
 /// a kernel that divided dγ by n - 1 instead of n: FAIL).
 fn norm_check() {
     use burn::backend::NdArray;
-    use resdash::model::{ModelBackend, RowFactors, RowsSaved};
+    use resdash::model::{ModelBackend, RowFactors, RowsSaved, Tail};
     type Unfused = CubeBackend<WgpuRuntime, f32, i32, u32>;
-    /// `[y, running mean, running var, dx, dγ, dβ, relu, relu dx]`, flattened, as f64.
+    /// `[y, running mean, running var, dx, dγ, dβ, relu, tail y, tail dx, tail dγ, tail dβ,
+    /// tail da]`, flattened, as f64.
     fn pass<M: ModelBackend>(n: usize, c: usize) -> Vec<Vec<f64>> {
         let device = Default::default();
         let mut seed = (n * 31 + c) as u64;
@@ -348,38 +350,74 @@ fn norm_check() {
         // Activations away from zero and from the running mean, as early in training.
         let rows = values(n * c, 1.0, 5.0);
         let dy = values(n * c, -1.0, 1.0);
+        let addend = values(n * c, -2.0, 2.0);
+        // The ReLU's saved output for the tail's backward, given rather than computed: only its
+        // sign matters, and float32's and float64's forward could round a value near zero to
+        // different sides.
+        let relu_output = values(n * c, -1.0, 1.0);
         let [k, var, gamma, beta] =
             [(0.0, 1.0), (0.5, 2.0), (0.5, 1.5), (-0.5, 0.5)].map(|(l, h)| values(c, l, h));
         let tensor = |v: Vec<f32>, shape: [usize; 2]| {
             Tensor::<M, 2>::from_data(burn::tensor::TensorData::new(v, shape), &device)
         };
-        let factors = RowFactors {
-            running_mean: tensor(k, [1, c]),
-            running_var: tensor(var, [1, c]),
+        let factors = || RowFactors {
+            running_mean: tensor(k.clone(), [1, c]),
+            running_var: tensor(var.clone(), [1, c]),
             gamma: tensor(gamma.clone(), [1, c]),
-            beta: tensor(beta, [1, c]),
+            beta: tensor(beta.clone(), [1, c]),
         };
         let rows = tensor(rows, [n, c]);
-        let saved_rows = rows.clone();
-        let forward = M::batch_norm_rows_forward(rows.clone(), factors);
+        let forward = M::batch_norm_rows_forward(rows.clone(), factors(), Tail { addend: None, relu: false });
+        let saved = RowsSaved {
+            rows: rows.clone(),
+            mean: forward.mean.clone(),
+            inv_std: forward.inv_std.clone(),
+            gamma: tensor(gamma.clone(), [1, c]),
+            relu_output: None,
+            addend_grad: false,
+        };
+        let grads = M::batch_norm_rows_backward(tensor(dy.clone(), [n, c]), saved);
+        assert!(grads.addend.is_none());
+        // With the tail: the residual add and the ReLU inside the operation.
+        let tail = Tail { addend: Some(tensor(addend, [n, c])), relu: true };
+        let tail_forward = M::batch_norm_rows_forward(rows.clone(), factors(), tail);
         let saved = RowsSaved {
             rows,
             mean: forward.mean,
             inv_std: forward.inv_std,
             gamma: tensor(gamma, [1, c]),
+            relu_output: Some(tensor(relu_output, [n, c])),
+            addend_grad: true,
         };
-        let [dx, dgamma, dbeta] = M::batch_norm_rows_backward(tensor(dy.clone(), [n, c]), saved);
-        // The ReLU after it (`relu_kernel` on cubecl alone), on inputs float32 holds exactly
+        let tail_grads = M::batch_norm_rows_backward(tensor(dy.clone(), [n, c]), saved);
+        // The evaluation's ReLU (`relu_kernel` on cubecl alone), on inputs float32 holds exactly
         // (`dy`'s values, some negative), so that no sign can differ from float64's.
         let relu = M::relu_rows(tensor(dy, [n, c]));
-        let relu_dx = M::relu_rows_backward(relu.clone(), saved_rows);
         let flat = |t: Tensor<M, 2>| -> Vec<f64> {
             t.into_data().convert::<f64>().to_vec::<f64>().unwrap()
         };
         let [mean, var] = forward.running.map(|t| t.unsqueeze::<2>());
-        [forward.rows, mean, var, dx, dgamma, dbeta, relu, relu_dx].map(flat).to_vec()
+        [
+            forward.rows,
+            mean,
+            var,
+            grads.rows,
+            grads.gamma,
+            grads.beta,
+            relu,
+            tail_forward.rows,
+            tail_grads.rows,
+            tail_grads.gamma,
+            tail_grads.beta,
+            tail_grads.addend.unwrap(),
+        ]
+        .map(flat)
+        .to_vec()
     }
-    let names = ["y", "running mean", "running var", "dx", "dgamma", "dbeta", "relu", "relu dx"];
+    let names = [
+        "y", "running mean", "running var", "dx", "dgamma", "dbeta", "relu", "tail y", "tail dx",
+        "tail dgamma", "tail dbeta", "tail daddend",
+    ];
     let mut worst_kernel = 0f64;
     let mut failed = Vec::new();
     eprintln!("rows x channels: largest difference from float64 / output's largest magnitude");
@@ -400,7 +438,10 @@ fn norm_check() {
         // llvmpipe ends any shader's loops after 65,535 iterations in all (Mesa's
         // LP_MAX_TGSI_LOOP_ITERATIONS), and burn's plain sums (the maths' dγ, dβ) loop over every
         // row in one unit per channel: beyond 65,535 rows they miss the rest, here only.
-        let capped = |i: usize| if n > 65_535 && (3..6).contains(&i) { "  (lavapipe's loop cap)" } else { "" };
+        let capped = |i: usize| {
+            let sums = (3..6).contains(&i) || (8..11).contains(&i);
+            if n > 65_535 && sums { "  (lavapipe's loop cap)" } else { "" }
+        };
         for (i, name) in names.iter().enumerate() {
             eprintln!(
                 "{n:>7} x {c:<3} {name:<13} kernels {:.1e}  burn-fusion maths {:.1e}{}",
@@ -450,17 +491,33 @@ impl<A: Backend> burn::module::ModuleVisitor<A> for Params<A> {
 
 /// The residual net's first step as a probe step, on wgpu (its preferred layout) and on flex:
 /// every block's branch, shortcut and sum probe gradient RMS, compared.
+/// One probe step of the residual net on burn-fusion and on cubecl alone (where the probe at the
+/// sum reads the addend's gradient of resdash's batch norm kernels), each against flex: the
+/// probe gradients' magnitudes. Exits 1 if one differs by more than 1e-3 (relative).
 fn probe_check(depth: usize, batch: usize) {
-    let wgpu = probe_rms::<B>(depth, batch, &Default::default());
     let flex = probe_rms::<Autodiff<Flex>>(depth, batch, &Default::default());
-    let worst = wgpu
-        .iter()
-        .zip(&flex)
-        .map(|(a, b)| (a - b).abs() / b.abs().max(1e-12))
-        .fold(0f32, f32::max);
-    eprintln!("probe gradients, wgpu {wgpu:?}");
     eprintln!("probe gradients, flex {flex:?}");
-    eprintln!("probe check: {} magnitudes, largest relative difference {worst:.1e}", wgpu.len());
+    let mut failed = false;
+    for (name, rms) in [
+        ("wgpu", probe_rms::<B>(depth, batch, &Default::default())),
+        (
+            "wgpu unfused",
+            probe_rms::<Autodiff<CubeBackend<WgpuRuntime, f32, i32, u32>>>(depth, batch, &Default::default()),
+        ),
+    ] {
+        let worst = rms
+            .iter()
+            .zip(&flex)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1e-12))
+            .fold(0f32, f32::max);
+        eprintln!("probe gradients, {name} {rms:?}");
+        eprintln!("probe check, {name}: {} magnitudes, largest relative difference {worst:.1e}", rms.len());
+        failed |= !(worst <= 1e-3);
+    }
+    if failed {
+        eprintln!("probe check: FAIL (beyond 1e-3)");
+        std::process::exit(1);
+    }
 }
 
 fn probe_rms<A: TrainBackend>(depth: usize, batch: usize, device: &A::Device) -> Vec<f32> {

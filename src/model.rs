@@ -12,7 +12,6 @@ mod layout;
 mod norm;
 mod pool;
 mod probe;
-mod relu;
 #[cfg(feature = "fusion")]
 mod relu_kernel;
 #[cfg(feature = "fusion")]
@@ -30,7 +29,7 @@ pub use backend::ModelBackend;
 pub use block::{BasicBlock, BlockConfig};
 pub use conv::relayout_weight;
 pub use layout::Layout;
-pub use norm::{BatchNorm2d, Normalized, RowFactors, RowsForward, RowsSaved};
+pub use norm::{BatchNorm2d, Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail};
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
 pub use update::SgdRates;
 

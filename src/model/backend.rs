@@ -13,9 +13,8 @@
 //! so are batch norm's forward and backward maths that the recorded batch norm runs on its inner
 //! backend ([`ModelBackend::batch_norm_rows_forward`], [`ModelBackend::batch_norm_rows_backward`]):
 //! cubecl without burn-fusion runs them as kernels of resdash's own, every other backend as the
-//! maths. On cubecl alone the ReLU after batch norm is recorded as one operation too, over the
-//! inner backend's kernels ([`ModelBackend::relu_rows`], [`ModelBackend::OWN_RELU`]); elsewhere it
-//! stays burn's ReLU.
+//! maths. On cubecl alone the residual add and the `ReLU` after batch norm run inside the batch
+//! norm operation, in its kernels ([`ModelBackend::OWN_TAIL`]); elsewhere they stay burn's ops.
 //!
 //! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
 //! are the forward maths alone (the plain backends never train: their models run in evaluation),
@@ -26,53 +25,55 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::prelude::*;
 
 use super::closed_form;
-use super::norm::{Normalized, RowFactors, RowsForward, RowsSaved, rows};
+use super::norm::{Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail, rows};
 use super::update::{self, SgdRates};
-use super::{pool, relu, subsample};
+use super::{pool, subsample};
 
 /// A backend resdash's models run on.
 pub trait ModelBackend: Backend {
-    /// Batch norm with the batch's statistics over rows `[n, c]`, and the running statistics
-    /// updated from them. Without autodiff this is the forward alone.
-    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
-        rows::untracked(rows, factors)
+    /// Batch norm with the batch's statistics over rows `[n, c]`, then `+ addends[0] + …`, then
+    /// the `ReLU` if `relu` (a block's tail), and the running statistics updated from the batch's.
+    /// Without autodiff this is the forward alone.
+    fn batch_norm_rows(
+        rows: Tensor<Self, 2>,
+        factors: RowFactors<Self>,
+        addends: &[Tensor<Self, 2>],
+        relu: bool,
+    ) -> Normalized<Self> {
+        rows::untracked(rows, factors).then(addends, relu)
     }
 
     /// Batch norm's training forward over rows `[n, c]` on the inner backend (`norm::rows::recorded`
-    /// records it): the normalised rows, the new running statistics, and what the backward needs.
-    /// The default is `norm::rows::forward`'s maths; cubecl without burn-fusion runs three kernels.
+    /// records it), followed by its [`Tail`]: the output rows, the new running statistics, and
+    /// what the backward needs. The default is `norm::rows::forward`'s maths; cubecl without
+    /// burn-fusion runs three kernels, the tail inside the last.
     fn batch_norm_rows_forward(
         rows: Tensor<Self, 2>,
         factors: RowFactors<Self>,
+        tail: Tail<Self>,
     ) -> RowsForward<Self> {
-        rows::forward(rows, factors)
+        rows::forward(rows, factors, tail)
     }
 
-    /// Batch norm's backward over rows: `[dx, dγ, dβ]` for the output gradient `dy` `[n, c]`. The
-    /// default is `norm::rows::backward`'s maths; cubecl without burn-fusion runs three kernels.
-    fn batch_norm_rows_backward(
-        dy: Tensor<Self, 2>,
-        saved: RowsSaved<Self>,
-    ) -> [Tensor<Self, 2>; 3] {
+    /// Batch norm's backward over rows, through its tail: the gradients for the output gradient
+    /// `dy` `[n, c]`. The default is `norm::rows::backward`'s maths; cubecl without burn-fusion
+    /// runs three kernels.
+    fn batch_norm_rows_backward(dy: Tensor<Self, 2>, saved: RowsSaved<Self>) -> RowsGrads<Self> {
         rows::backward(dy, saved)
     }
 
-    /// Whether autodiff records the ReLU after batch norm on rows ([`ModelBackend::relu_rows`])
-    /// as one operation over this inner backend's `relu_rows` and `relu_rows_backward`, instead of
-    /// burn's ReLU (kept where burn-fusion fuses it, so that the fused step's operations stay
-    /// burn's).
-    const OWN_RELU: bool = false;
+    /// Whether autodiff records batch norm's [`Tail`] (the residual add and the `ReLU`) inside
+    /// the batch norm operation, run by this inner backend's `batch_norm_rows_forward` and
+    /// `_backward`: where those are kernels of resdash's own (cubecl alone), it saves the add's
+    /// and the `ReLU`'s launches. Elsewhere burn's ops follow the operation, and burn-fusion fuses
+    /// them (the fused step's operations stay burn's).
+    const OWN_TAIL: bool = false;
 
-    /// `max(x, 0)` over channels-last rows `[n, c]`: burn's ReLU by default; cubecl without
-    /// burn-fusion runs one kernel (`relu_kernel`), and autodiff over it records it as one op.
+    /// `max(x, 0)` over channels-last rows `[n, c]` outside training (with the running
+    /// statistics), and after batch norm where the tail is not the backend's own: burn's `ReLU`;
+    /// cubecl without burn-fusion runs one kernel (`relu_kernel`).
     fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
         burn::tensor::activation::relu(x)
-    }
-
-    /// `dx` for the output gradient `dy` of the ReLU whose output is `y` (used where
-    /// [`ModelBackend::OWN_RELU`]): burn's mask fill by default, one kernel on cubecl alone.
-    fn relu_rows_backward(y: Tensor<Self, 2>, dy: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        relu::backward(y, dy)
     }
 
     /// Option A's shortcut on channels-last activations: `[b, h, w, c]` (`h`, `w` even) ->
@@ -110,16 +111,18 @@ pub trait ModelBackend: Backend {
 }
 
 impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
-    fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        if B::OWN_RELU {
-            relu::recorded(x)
+    fn batch_norm_rows(
+        rows: Tensor<Self, 2>,
+        factors: RowFactors<Self>,
+        addends: &[Tensor<Self, 2>],
+        relu: bool,
+    ) -> Normalized<Self> {
+        if B::OWN_TAIL {
+            let addend = addends.iter().cloned().reduce(|sum, a| sum + a);
+            rows::recorded(rows, factors, Tail { addend, relu })
         } else {
-            burn::tensor::activation::relu(x)
+            rows::recorded(rows, factors, Tail::NONE).then(addends, relu)
         }
-    }
-
-    fn batch_norm_rows(rows: Tensor<Self, 2>, factors: RowFactors<Self>) -> Normalized<Self> {
-        rows::recorded(rows, factors)
     }
 
     fn subsample_double(x: Tensor<Self, 4>) -> Tensor<Self, 4> {
@@ -156,9 +159,9 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 /// The same cubecl backends without burn-fusion's operation stream: every operation launched as
 /// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
 /// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
-/// it saves), except resdash's own kernels: batch norm's training pass (three each way:
-/// `norm::kernel`), the ReLU after it (one each way: `relu_kernel`) and the SGD update (one per
-/// parameter: `sgd_kernel`).
+/// it saves), except resdash's own kernels: batch norm's training pass with its tail (the
+/// residual add and the `ReLU`; three kernels each way: `norm::kernel`), the `ReLU` outside
+/// training (`relu_kernel`) and the SGD update (one per parameter: `sgd_kernel`).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where
@@ -167,7 +170,7 @@ where
     I: burn_cubecl::IntElement,
     BT: burn_cubecl::BoolElement,
 {
-    const OWN_RELU: bool = true;
+    const OWN_TAIL: bool = true;
 
     fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
         use super::relu_kernel;
@@ -179,19 +182,10 @@ where
         }
     }
 
-    fn relu_rows_backward(y: Tensor<Self, 2>, dy: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        use super::relu_kernel;
-        let (y, dy) = (primitive(y), primitive(dy));
-        if relu_kernel::applies::<R, F>(&[&y, &dy]) {
-            tensor(relu_kernel::backward::<R, F>(y, dy))
-        } else {
-            relu::backward(tensor(y), tensor(dy))
-        }
-    }
-
     fn batch_norm_rows_forward(
         rows: Tensor<Self, 2>,
         factors: RowFactors<Self>,
+        tail: Tail<Self>,
     ) -> RowsForward<Self> {
         use super::norm::kernel;
         let RowFactors {
@@ -202,7 +196,12 @@ where
         } = factors;
         let factors = [running_mean, running_var, gamma, beta].map(primitive);
         let rows = primitive(rows);
-        if !kernel::applies::<R, F>(&rows, &[], &factors.each_ref()) {
+        let addend = tail.addend.map(primitive);
+        if !kernel::applies::<R, F>(
+            &rows,
+            &addend.iter().collect::<Vec<_>>(),
+            &factors.each_ref(),
+        ) {
             let [running_mean, running_var, gamma, beta] = factors.map(tensor);
             let factors = RowFactors {
                 running_mean,
@@ -210,9 +209,13 @@ where
                 gamma,
                 beta,
             };
-            return rows::forward(tensor(rows), factors);
+            let tail = Tail {
+                addend: addend.map(tensor),
+                relu: tail.relu,
+            };
+            return rows::forward(tensor(rows), factors, tail);
         }
-        let forward = kernel::forward::<R, F>(rows, factors);
+        let forward = kernel::forward::<R, F>(rows, factors, addend, tail.relu);
         RowsForward {
             rows: tensor(forward.rows),
             running: [forward.running_mean, forward.running_var].map(tensor),
@@ -221,30 +224,43 @@ where
         }
     }
 
-    fn batch_norm_rows_backward(
-        dy: Tensor<Self, 2>,
-        saved: RowsSaved<Self>,
-    ) -> [Tensor<Self, 2>; 3] {
+    fn batch_norm_rows_backward(dy: Tensor<Self, 2>, saved: RowsSaved<Self>) -> RowsGrads<Self> {
         use super::norm::kernel;
         let RowsSaved {
             rows,
             mean,
             inv_std,
             gamma,
+            relu_output,
+            addend_grad,
         } = saved;
         let (dy, rows) = (primitive(dy), primitive(rows));
+        let relu_output = relu_output.map(primitive);
         let stats = [mean, inv_std, gamma].map(primitive);
-        if !kernel::applies::<R, F>(&rows, &[&dy], &stats.each_ref()) {
+        let others = [Some(&dy), relu_output.as_ref()];
+        if !kernel::applies::<R, F>(
+            &rows,
+            &others.into_iter().flatten().collect::<Vec<_>>(),
+            &stats.each_ref(),
+        ) {
             let [mean, inv_std, gamma] = stats.map(tensor);
             let saved = RowsSaved {
                 rows: tensor(rows),
                 mean,
                 inv_std,
                 gamma,
+                relu_output: relu_output.map(tensor),
+                addend_grad,
             };
             return rows::backward(tensor(dy), saved);
         }
-        kernel::backward::<R, F>(dy, rows, stats).map(tensor)
+        let grads = kernel::backward::<R, F>(dy, rows, stats, relu_output, addend_grad);
+        RowsGrads {
+            rows: tensor(grads.rows),
+            gamma: tensor(grads.gamma),
+            beta: tensor(grads.beta),
+            addend: grads.addend.map(tensor),
+        }
     }
 
     fn sgd_step<const D: usize>(

@@ -20,8 +20,8 @@
 //! CUDA: see `super::conv`), 398 with the SGD update and the loss fused (`crate::train`), 377
 //! with option A's shortcut, the loss's gradient and the pool's backward recorded
 //! (`super::backend`) and the batches stored channels-last by the data thread (379 since the
-//! update replays cached fusion plans: `crate::train::nets::NetState::on_stream`); see README,
-//! "GPU check".
+//! update replays cached fusion plans: `crate::train::nets::NetState::on_stream`), 370 with the
+//! shortcut's rows view taken before batch norm (`super::norm`); see README, "GPU check".
 
 use burn::prelude::*;
 

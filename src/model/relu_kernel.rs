@@ -1,8 +1,8 @@
-//! The ReLU after batch norm as one cubecl kernel each way, for burn's cubecl backends without
-//! burn-fusion (see [`super::relu`]): `y = max(x, 0)` and `dx = y > 0 ? dy : 0`, where burn's
-//! ReLU launches a compare and a mask fill each way. Checked on burn-wgpu over lavapipe
-//! (`scripts/cubecl-lavapipe.sh --norm-check`, against burn's ReLU in float64;
-//! `--update-check`, training steps against flex).
+//! The `ReLU` after batch norm outside training (evaluation, with the running statistics) as one
+//! cubecl kernel, for burn's cubecl backends without burn-fusion: `y = max(x, 0)`, where burn's
+//! `ReLU` launches a compare and a mask fill. In training the `ReLU` runs inside batch norm's
+//! kernels (`norm::kernel`). Checked on burn-wgpu over lavapipe (`scripts/cubecl-lavapipe.sh
+//! --norm-check`, against burn's `ReLU` in float64).
 
 use burn::tensor::TensorMetadata;
 use burn_cubecl::cubecl;
@@ -23,25 +23,7 @@ fn relu_forward<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>, len: usi
     }
 }
 
-/// `dx = dy` where `y > 0`, else 0 (burn's `relu_backward`: zero where `y <= 0`).
-#[cube(launch)]
-fn relu_backward<F: Float + CubeElement>(
-    y: &Array<F>,
-    dy: &Array<F>,
-    dx: &mut Array<F>,
-    len: usize,
-) {
-    let i = ABSOLUTE_POS;
-    if i < len {
-        if y[i] > F::new(0.0) {
-            dx[i] = dy[i];
-        } else {
-            dx[i] = F::new(0.0);
-        }
-    }
-}
-
-/// Whether the kernels apply: the backend's float type, one shape throughout.
+/// Whether the kernel applies: the backend's float type, one shape throughout.
 pub fn applies<R: CubeRuntime, F: FloatElement>(tensors: &[&CubeTensor<R>]) -> bool {
     let shape = tensors[0].shape();
     tensors
@@ -65,26 +47,4 @@ pub fn forward<R: CubeRuntime, F: FloatElement>(x: CubeTensor<R>) -> CubeTensor<
         len,
     );
     y
-}
-
-/// `dx` for `dy` through the ReLU whose output is `y`: one launch.
-pub fn backward<R: CubeRuntime, F: FloatElement>(
-    y: CubeTensor<R>,
-    dy: CubeTensor<R>,
-) -> CubeTensor<R> {
-    let (y, dy) = (into_contiguous(y), into_contiguous(dy));
-    let dx = empty_device::<R, F>(y.client.clone(), y.device.clone(), y.shape());
-    let len = y.meta.num_elements();
-    let client = y.client.clone();
-    let (cube_count, cube_dim) = elementwise(&client, len);
-    relu_backward::launch::<F, R>(
-        &client,
-        cube_count,
-        cube_dim,
-        y.into_array_arg(),
-        dy.into_array_arg(),
-        dx.clone().into_array_arg(),
-        len,
-    );
-    dx
 }

@@ -3,13 +3,15 @@
 //! [`super::rows`]'s maths is a kernel launch of its own: 38 per batch norm per step (forward
 //! and backward), 722 of an unfused residual ResNet-20 step's 1,119 launches. Here the forward is
 //! three kernels and the backward three (the step: 511 launches, counted on burn-wgpu over
-//! lavapipe, `scripts/cubecl-lavapipe.sh --unfused`; 473 with the ReLU's kernels):
+//! lavapipe, `scripts/cubecl-lavapipe.sh --unfused`; 426 with the block's tail inside them: the
+//! residual add and the `ReLU`, see [`super::rows::Tail`]):
 //!
 //! 1. partial sums: unit `(p, j)` sums channel `j` over rows `p, p + P, p + 2P, ...` (consecutive
 //!    units read consecutive addresses, as channels-last rows lie);
 //! 2. finalize: one cube per channel adds its `P` partial sums (a tree in shared memory) and
 //!    computes the channel's statistics or gradients and the factors of pass 3;
-//! 3. one element-wise pass over the rows: `y = x·scale + shift`, or `dx`.
+//! 3. one element-wise pass over the rows: `y = x·scale + shift` (then `+ addend`, `ReLU`), or
+//!    `dx` (and the addend's gradient).
 //!
 //! The maths and its order are [`super::rows`]'s (sums taken in a different order: a float32
 //! rounding apart). No CPU backend runs cubecl, so this is checked where cubecl runs: on

@@ -25,7 +25,7 @@ use super::{EPSILON, ema, unbiased};
 
 /// Batch norm's forward alone, untracked.
 pub fn untracked<B: ModelBackend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> Normalized<B> {
-    let forward = B::batch_norm_rows_forward(rows, factors);
+    let forward = B::batch_norm_rows_forward(rows, factors, Tail::NONE);
     Normalized {
         rows: forward.rows,
         running: forward.running,
@@ -47,6 +47,18 @@ pub struct Normalized<B: Backend> {
     pub running: [Tensor<B, 1>; 2],
 }
 
+impl<B: ModelBackend> Normalized<B> {
+    /// The rows followed by `+ addends[0] + …` and the `ReLU` if `relu`, as the backend's ops
+    /// ([`follow`]).
+    #[must_use]
+    pub fn then(self, addends: &[Tensor<B, 2>], relu: bool) -> Self {
+        Self {
+            rows: follow(self.rows, addends, relu),
+            running: self.running,
+        }
+    }
+}
+
 /// The forward's outputs (the normalised rows `[n, c]`, the new running mean and variance `[c]`),
 /// and the batch statistics its backward needs (`[1, c]`).
 pub struct RowsForward<B: Backend> {
@@ -54,6 +66,47 @@ pub struct RowsForward<B: Backend> {
     pub running: [Tensor<B, 1>; 2],
     pub mean: Tensor<B, 2>,
     pub inv_std: Tensor<B, 2>,
+}
+
+/// What the batch norm operation computes after the normalisation, in the same operation: the
+/// residual block's `+ S(x)` and the `ReLU` (`relu(BN(x) + addend)`). Only where the inner backend
+/// runs them in its own kernels ([`ModelBackend::OWN_TAIL`]: cubecl without burn-fusion); elsewhere
+/// the operation is batch norm alone and burn's ops follow it, which burn-fusion fuses.
+pub struct Tail<B: Backend> {
+    pub addend: Option<Tensor<B, 2>>,
+    pub relu: bool,
+}
+
+impl<B: Backend> Tail<B> {
+    /// Batch norm alone.
+    pub const NONE: Self = Self {
+        addend: None,
+        relu: false,
+    };
+
+    /// `relu(y + addend)` with burn's ops (the maths).
+    pub fn apply(self, y: Tensor<B, 2>) -> Tensor<B, 2> {
+        let y = match self.addend {
+            Some(addend) => y + addend,
+            None => y,
+        };
+        if self.relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        }
+    }
+}
+
+/// `relu(y + addends[0] + …)` (`ReLU` if `relu`) with the backend's ops, one add at a time: a
+/// block's tail after batch norm where it is not inside the batch norm operation.
+pub fn follow<B: ModelBackend>(
+    y: Tensor<B, 2>,
+    addends: &[Tensor<B, 2>],
+    relu: bool,
+) -> Tensor<B, 2> {
+    let y = addends.iter().fold(y, |y, a| y + a.clone());
+    if relu { B::relu_rows(y) } else { y }
 }
 
 /// The maths, written so that burn's fusion (0.21) runs it as three kernels: two fused
@@ -71,7 +124,13 @@ pub struct RowsForward<B: Backend> {
 /// - The `[1, c]` factors come already reshaped (the caller reshapes them before the layout
 ///   change): burn fuses a reduction with its prologue only when the block starts with an
 ///   element-wise op of the reduced shape, not with a reshape.
-pub fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> RowsForward<B> {
+///
+/// The [`Tail`] follows as burn's ops: `+ addend`, then burn's `ReLU`.
+pub fn forward<B: Backend>(
+    rows: Tensor<B, 2>,
+    factors: RowFactors<B>,
+    tail: Tail<B>,
+) -> RowsForward<B> {
     let [n, _] = rows.dims();
     let RowFactors {
         running_mean: k,
@@ -89,7 +148,7 @@ pub fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> RowsFo
     let scale = gamma * inv_std.clone();
     let shift = beta - mean.clone() * scale.clone();
     RowsForward {
-        rows: rows * scale + shift,
+        rows: tail.apply(rows * scale + shift),
         running: [running_mean, running_var],
         mean,
         inv_std,
@@ -97,25 +156,46 @@ pub fn forward<B: Backend>(rows: Tensor<B, 2>, factors: RowFactors<B>) -> RowsFo
 }
 
 /// What the backward keeps from the forward (inner-backend tensors): the rows `[n, c]`, the batch
-/// mean, `1/σ` and γ `[1, c]`.
+/// mean, `1/σ` and γ `[1, c]`; with a [`Tail`], the operation's output where it ends in the `ReLU`
+/// (its mask), and whether the addend wants its gradient.
 #[derive(Debug, Clone)]
 pub struct RowsSaved<B: Backend> {
     pub rows: Tensor<B, 2>,
     pub mean: Tensor<B, 2>,
     pub inv_std: Tensor<B, 2>,
     pub gamma: Tensor<B, 2>,
+    pub relu_output: Option<Tensor<B, 2>>,
+    pub addend_grad: bool,
+}
+
+/// The backward's gradients: the rows' `[n, c]`, γ's and β's `[1, c]`, and the addend's `[n, c]`
+/// where [`RowsSaved::addend_grad`] (the gradient at the sum, before the `ReLU`).
+pub struct RowsGrads<B: Backend> {
+    pub rows: Tensor<B, 2>,
+    pub gamma: Tensor<B, 2>,
+    pub beta: Tensor<B, 2>,
+    pub addend: Option<Tensor<B, 2>>,
 }
 
 /// `[dx, dγ, dβ]` for the output gradient `dy` `[n, c]`. x̂ is recomputed from the rows in each
 /// pass that reads it rather than stored: a fused kernel reads one `[n, c]` tensor either way.
-pub fn backward<B: Backend>(dy: Tensor<B, 2>, saved: RowsSaved<B>) -> [Tensor<B, 2>; 3] {
+/// With a [`Tail`], `dy` first goes back through the `ReLU` (burn's mask: zero where the output
+/// is `<= 0`), and that is also the addend's gradient.
+pub fn backward<B: Backend>(dy: Tensor<B, 2>, saved: RowsSaved<B>) -> RowsGrads<B> {
     let [n, _] = dy.dims();
     let RowsSaved {
         rows,
         mean,
         inv_std,
         gamma,
+        relu_output,
+        addend_grad,
     } = saved;
+    let dy = match relu_output {
+        Some(y) => dy.mask_fill(y.lower_equal_elem(0.0), 0.0),
+        None => dy,
+    };
+    let addend = addend_grad.then(|| dy.clone());
     let normalized = || (rows.clone() - mean.clone()) * inv_std.clone();
     // Four kernels on burn's fusion (0.21): one element-wise pass writes `dy` (the ReLU's
     // backward mask, issued before this) and `dy·x̂`, two plain sums, and `dx`. A fused reduction
@@ -130,42 +210,51 @@ pub fn backward<B: Backend>(dy: Tensor<B, 2>, saved: RowsSaved<B>) -> [Tensor<B,
         - dbeta.clone().div_scalar(n as f64)
         - normalized() * dgamma.clone().div_scalar(n as f64))
         * (gamma * inv_std);
-    [dx, dgamma, dbeta]
+    RowsGrads {
+        rows: dx,
+        gamma: dgamma,
+        beta: dbeta,
+        addend,
+    }
 }
 
-/// The recorded operation: parents rows, γ and β (`[1, c]`).
+/// The recorded operation: parents rows, γ, β (`[1, c]`), and the tail's addend where there is
+/// one (`N` = 4).
 #[derive(Debug)]
-struct BatchNormRows;
+struct BatchNormRows<const N: usize>;
 
-impl<B: ModelBackend> Backward<B, 3> for BatchNormRows {
+impl<B: ModelBackend, const N: usize> Backward<B, N> for BatchNormRows<N> {
     type State = RowsSaved<B>;
 
-    fn backward(self, ops: Ops<RowsSaved<B>, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+    fn backward(self, ops: Ops<RowsSaved<B>, N>, grads: &mut Gradients, _: &mut Checkpointer) {
         let dy = Tensor::from_primitive(TensorPrimitive::Float(grads.consume::<B>(&ops.node)));
-        for (parent, grad) in ops
-            .parents
-            .into_iter()
-            .zip(B::batch_norm_rows_backward(dy, ops.state))
-        {
-            if let Some(node) = parent {
+        let RowsGrads {
+            rows,
+            gamma,
+            beta,
+            addend,
+        } = B::batch_norm_rows_backward(dy, ops.state);
+        let grads_in_order = [Some(rows), Some(gamma), Some(beta), addend];
+        for (parent, grad) in ops.parents.into_iter().zip(grads_in_order) {
+            if let (Some(node), Some(grad)) = (parent, grad) {
                 grads.register::<B>(node.id, grad.into_primitive().tensor());
             }
         }
     }
 }
 
-/// Batch norm as one recorded operation: the inner backend's forward and backward
-/// ([`ModelBackend::batch_norm_rows_forward`], [`ModelBackend::batch_norm_rows_backward`]: by
-/// default [`forward`] and [`backward`]).
+/// Batch norm as one recorded operation, with the [`Tail`] inside it: the inner backend's
+/// forward and backward ([`ModelBackend::batch_norm_rows_forward`],
+/// [`ModelBackend::batch_norm_rows_backward`]: by default [`forward`] and [`backward`]).
 pub fn recorded<B: ModelBackend, C: CheckpointStrategy>(
     rows: Tensor<Autodiff<B, C>, 2>,
     factors: RowFactors<Autodiff<B, C>>,
+    tail: Tail<Autodiff<B, C>>,
 ) -> Normalized<Autodiff<B, C>> {
-    let [rows, gamma, beta] =
-        [rows, factors.gamma, factors.beta].map(|t| t.into_primitive().tensor());
-    let nodes = [&rows, &gamma, &beta].map(|t| t.node.clone());
-    let [rows, gamma, beta] = [rows, gamma, beta]
-        .map(|t| Tensor::<B, 2>::from_primitive(TensorPrimitive::Float(t.primitive)));
+    let node = |t: &Tensor<Autodiff<B, C>, 2>| t.clone().into_primitive().tensor().node;
+    let nodes = [&rows, &factors.gamma, &factors.beta].map(node);
+    let addend_node = tail.addend.as_ref().map(node);
+    let [rows, gamma, beta] = [rows, factors.gamma, factors.beta].map(Tensor::inner);
     let forward = B::batch_norm_rows_forward(
         rows.clone(),
         RowFactors {
@@ -174,19 +263,39 @@ pub fn recorded<B: ModelBackend, C: CheckpointStrategy>(
             gamma: gamma.clone(),
             beta,
         },
+        Tail {
+            addend: tail.addend.map(Tensor::inner),
+            relu: tail.relu,
+        },
     );
+    let saved = RowsSaved {
+        rows,
+        mean: forward.mean,
+        inv_std: forward.inv_std,
+        gamma,
+        relu_output: tail.relu.then(|| forward.rows.clone()),
+        addend_grad: addend_node.is_some(),
+    };
     let output = forward.rows.into_primitive().tensor();
-    let output = match BatchNormRows.prepare::<C>(nodes).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(
-            RowsSaved {
-                rows,
-                mean: forward.mean,
-                inv_std: forward.inv_std,
-                gamma,
-            },
-            output,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(output),
+    // The operation over three or four parents (the node type is burn's own, not nameable here).
+    macro_rules! register {
+        ($n:literal, $nodes:expr) => {
+            match BatchNormRows::<$n>
+                .prepare::<C>($nodes)
+                .compute_bound()
+                .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(saved, output),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            }
+        };
+    }
+    let output = match addend_node {
+        None => register!(3, nodes),
+        Some(addend) => {
+            let [rows, gamma, beta] = nodes;
+            register!(4, [rows, gamma, beta, addend])
+        }
     };
     Normalized {
         rows: Tensor::from_primitive(TensorPrimitive::Float(output)),

@@ -158,3 +158,69 @@ fn gradients_match_burns_batch_norm() {
         .into_data()
         .assert_approx_eq::<f32>(&theirs.beta.grad(&grads).unwrap().into_data(), tolerance);
 }
+
+#[test]
+fn the_tail_inside_the_operation_matches_burns_ops_after_it() {
+    // On cubecl alone the residual add and the ReLU run inside the recorded batch norm
+    // (`ModelBackend::OWN_TAIL`); the default maths of that path must give what batch norm
+    // followed by burn's add and ReLU give: outputs, running statistics and every gradient.
+    let device = Default::default();
+    B::seed(&device, 17);
+    let normal = burn::tensor::Distribution::Normal(0.5, 1.5);
+    let [n, c] = [40, 3];
+    let values = |t: Tensor<burn::backend::Flex, 2>| t.into_data().to_vec::<f32>().unwrap();
+    for (with_addend, relu) in [(true, true), (false, true), (true, false)] {
+        let rows = Tensor::<B, 2>::random([n, c], normal, &device).require_grad();
+        let addend = Tensor::<B, 2>::random([n, c], normal, &device).require_grad();
+        let gamma = Tensor::<B, 2>::random([1, c], normal, &device).require_grad();
+        let beta = Tensor::<B, 2>::random([1, c], normal, &device).require_grad();
+        let weights = Tensor::<B, 2>::random([n, c], normal, &device);
+        let factors = || RowFactors {
+            running_mean: Tensor::<B, 2>::full([1, c], 0.2, &device),
+            running_var: Tensor::<B, 2>::full([1, c], 1.5, &device),
+            gamma: gamma.clone(),
+            beta: beta.clone(),
+        };
+        let addends = if with_addend {
+            vec![addend.clone()]
+        } else {
+            vec![]
+        };
+        let inside = rows::recorded(
+            rows.clone(),
+            factors(),
+            Tail {
+                addend: addends.first().cloned(),
+                relu,
+            },
+        );
+        let after = rows::recorded(rows.clone(), factors(), Tail::NONE).then(&addends, relu);
+        let [inside, after] = [inside, after].map(|out| {
+            let grads = (out.rows.clone() * weights.clone()).sum().backward();
+            let grad = |t: &Tensor<B, 2>| t.grad(&grads).map(values);
+            (
+                values(out.rows.inner()),
+                out.running.map(|t| t.into_data().to_vec::<f32>().unwrap()),
+                [grad(&rows), grad(&gamma), grad(&beta), grad(&addend)],
+            )
+        });
+        let case = format!("addend {with_addend}, relu {relu}");
+        assert_eq!(inside.0, after.0, "{case}: output");
+        assert_eq!(inside.1, after.1, "{case}: running statistics");
+        for (name, (a, b)) in ["rows", "gamma", "beta", "addend"]
+            .iter()
+            .zip(inside.2.iter().zip(&after.2))
+        {
+            assert_eq!(a, b, "{case}: {name} gradient");
+            assert_eq!(
+                a.is_some(),
+                *name != "addend" || with_addend,
+                "{case}: {name}"
+            );
+        }
+        if relu {
+            // The mask matters: some outputs are clipped, some pass.
+            assert!(inside.0.contains(&0.0) && inside.0.iter().any(|v| *v > 0.0));
+        }
+    }
+}

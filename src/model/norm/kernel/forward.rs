@@ -1,5 +1,5 @@
 //! Batch norm's training forward as three kernels (see [`super`]): shifted sums, statistics,
-//! normalisation.
+//! normalisation with the tail (the residual add, the `ReLU`).
 
 use burn::tensor::{Shape, TensorMetadata};
 use burn_cubecl::cubecl;
@@ -88,20 +88,32 @@ fn statistics<F: Float + CubeElement>(
     }
 }
 
-/// Forward pass 3: `y = x·scale[j] + shift[j]`.
+/// Forward pass 3: `y = x·scale[j] + shift[j]`, then the tail: `+ addend[i]` if `add`, the `ReLU`
+/// if `relu` (`addend` is a placeholder without `add`).
 #[cube(launch)]
+#[allow(clippy::too_many_arguments)]
 fn normalize<F: Float + CubeElement>(
     rows: &Array<F>,
     scale: &Array<F>,
     shift: &Array<F>,
+    addend: &Array<F>,
     y: &mut Array<F>,
     c: usize,
     len: usize,
+    #[comptime] add: bool,
+    #[comptime] relu: bool,
 ) {
     let i = ABSOLUTE_POS;
     if i < len {
         let j = i % c;
-        y[i] = rows[i] * scale[j] + shift[j];
+        let mut v = rows[i] * scale[j] + shift[j];
+        if add {
+            v += addend[i];
+        }
+        if relu {
+            v = F::max(v, F::new(0.0));
+        }
+        y[i] = v;
     }
 }
 
@@ -114,14 +126,18 @@ pub struct Forward<R: CubeRuntime> {
     pub inv_std: CubeTensor<R>,
 }
 
-/// Rows `[n, c]` in, `y` `[n, c]`, the new running mean and variance `[c]`, the batch mean and
-/// `1/σ` `[1, c]` out (see [`super::super::rows`]'s `forward`): three launches.
+/// Rows `[n, c]` in, `y` `[n, c]` (with the tail: `relu(BN(x) + addend)`), the new running mean
+/// and variance `[c]`, the batch mean and `1/σ` `[1, c]` out (see [`super::super::rows`]'s
+/// `forward`): three launches.
 pub fn forward<R: CubeRuntime, F: FloatElement>(
     rows: CubeTensor<R>,
     [running_mean, running_var, gamma, beta]: [CubeTensor<R>; 4],
+    addend: Option<CubeTensor<R>>,
+    relu: bool,
 ) -> Forward<R> {
     // The kernels index by offset: a strided view is copied first (a contiguous one is kept).
     let rows = into_contiguous(rows);
+    let addend = addend.map(into_contiguous);
     let [k, running_var, gamma, beta] =
         [running_mean, running_var, gamma, beta].map(into_contiguous);
     let [n, c] = [rows.shape()[0], rows.shape()[1]];
@@ -171,6 +187,9 @@ pub fn forward<R: CubeRuntime, F: FloatElement>(
         finalize_units(chunks),
     );
     let y = alloc(vec![n, c]);
+    let add = addend.is_some();
+    // Without an addend the kernel never reads it: one element in its place.
+    let addend = addend.unwrap_or_else(|| alloc(vec![1]));
     let (cube_count, cube_dim) = elementwise(&client, n * c);
     normalize::launch::<F, R>(
         &client,
@@ -179,9 +198,12 @@ pub fn forward<R: CubeRuntime, F: FloatElement>(
         rows.into_array_arg(),
         scale.into_array_arg(),
         shift.into_array_arg(),
+        addend.into_array_arg(),
         y.clone().into_array_arg(),
         c,
         n * c,
+        add,
+        relu,
     );
     Forward {
         rows: y,
