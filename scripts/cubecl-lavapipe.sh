@@ -29,7 +29,8 @@
 # --unfused runs the step on cubecl without burn-fusion (each operation its own kernel, launched
 # from the recording thread): with --perf, burn-fusion's host work against what it saves.
 # --trainer runs resdash's trainer itself (the built-in demo config, --steps of it; --set
-# key=value overrides) and prints each step's time, probe and eval steps marked.
+# key=value overrides) and prints each step's time, probe and eval steps marked, and the last
+# step's and evaluation's scores (with --unfused: the trainer on cubecl alone, to compare).
 # --plans (with --steps 2+) counts burn-fusion's plans in the last step (scripts/fusion_plans.py):
 # each costs burn-fusion host time, those that launch kernels most; deterministic, so an A/B of a
 # model change's host cost is exact here where timings are not.
@@ -112,7 +113,10 @@ fn main() {
         return norm_check();
     }
     if args.iter().any(|a| a == "--trainer") {
-        return trainer(steps, &args);
+        if args.iter().any(|a| a == "--unfused") {
+            return trainer::<Autodiff<CubeBackend<WgpuRuntime, f32, i32, u32>>>(steps, &args);
+        }
+        return trainer::<B>(steps, &args);
     }
     let shape = [depth, batch, size, steps];
     if args.iter().any(|a| a == "--unfused") {
@@ -171,7 +175,10 @@ fn bench_steps<A: TrainBackend>(
 /// resdash's own trainer on wgpu for `steps` steps of the built-in demo config (`--set key=value`
 /// overrides it, e.g. `--set data.image_size=32`): each step's time as the trainer reports it,
 /// with the steps that also ran a probe or an evaluation marked, and the host CPU per thread.
-fn trainer(steps: usize, args: &[String]) {
+fn trainer<T: TrainBackend>(steps: usize, args: &[String])
+where
+    T::Device: Default,
+{
     use resdash::config::Config;
     use resdash::protocol::{Event, RunState};
     use resdash::train::{Events, Trainer, TrainerSetup};
@@ -189,17 +196,19 @@ fn trainer(steps: usize, args: &[String]) {
     let (commands, command_rx) = std::sync::mpsc::channel();
     let (event_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
     let thread = std::thread::spawn(move || {
-        match Trainer::<B>::new(setup, Default::default(), "wgpu", Events::new(event_tx), command_rx) {
+        match Trainer::<T>::new(setup, Default::default(), "wgpu", Events::new(event_tx), command_rx) {
             Ok(trainer) => trainer.run(),
             Err(e) => panic!("{e}"),
         }
     });
     let mut times: Vec<(u64, f64, &str)> = Vec::new();
     let mut clock = None;
+    let (mut scores, mut last_eval) = (Vec::new(), None);
     while let Some(event) = events.blocking_recv() {
         match event {
             Event::Step(r) => {
                 times.push((r.step, r.step_ms, ""));
+                scores.push((r.step, r.scores));
                 if r.step == 10 {
                     clock = Some((host_cpu::ThreadClock::now(), r.step));
                     perf_control("enable");
@@ -210,7 +219,8 @@ fn trainer(steps: usize, args: &[String]) {
                     last.2 = "probe";
                 }
             }
-            Event::Eval(_) => {
+            Event::Eval(e) => {
+                last_eval = Some((e.step, e.scores));
                 if let Some(last) = times.last_mut() {
                     last.2 = "eval after";
                 }
@@ -246,6 +256,18 @@ fn trainer(steps: usize, args: &[String]) {
     }
     for (thread, ms) in host.unwrap_or_default() {
         eprintln!("  host CPU per step, {thread:<16} {ms:>9.2} ms");
+    }
+    // The nets' scores, [plain, residual]: to compare runs of the same config (fused, --unfused).
+    // The first steps agree to float32 rounding across backends; later ones drift apart.
+    let shown = scores.iter().take(3).chain(scores.last()).map(|s| ("step", Some(*s)));
+    for (what, scores) in shown.chain([("last evaluation", last_eval)]) {
+        if let Some((step, [plain, residual])) = scores {
+            eprintln!(
+                "{what} {step}: loss plain {:.7} residual {:.7}; accuracy plain {:.4} \
+                 residual {:.4}",
+                plain.loss, residual.loss, plain.accuracy, residual.accuracy
+            );
+        }
     }
 }
 
