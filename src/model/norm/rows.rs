@@ -83,19 +83,6 @@ impl<B: Backend> Tail<B> {
         addend: None,
         relu: false,
     };
-
-    /// `relu(y + addend)` with burn's ops (the maths).
-    pub fn apply(self, y: Tensor<B, 2>) -> Tensor<B, 2> {
-        let y = match self.addend {
-            Some(addend) => y + addend,
-            None => y,
-        };
-        if self.relu {
-            burn::tensor::activation::relu(y)
-        } else {
-            y
-        }
-    }
 }
 
 /// `relu(y + addends[0] + …)` (`ReLU` if `relu`) with the backend's ops, one add at a time: a
@@ -125,13 +112,14 @@ pub fn follow<B: ModelBackend>(
 ///   change): burn fuses a reduction with its prologue only when the block starts with an
 ///   element-wise op of the reduced shape, not with a reshape.
 ///
-/// The [`Tail`] follows as burn's ops: `+ addend`, then burn's `ReLU`.
-pub fn forward<B: Backend>(
+/// The [`Tail`] follows as the backend's ops ([`follow`]).
+pub fn forward<B: ModelBackend>(
     rows: Tensor<B, 2>,
     factors: RowFactors<B>,
     tail: Tail<B>,
 ) -> RowsForward<B> {
     let [n, _] = rows.dims();
+    let Tail { addend, relu } = tail;
     let RowFactors {
         running_mean: k,
         running_var,
@@ -148,7 +136,7 @@ pub fn forward<B: Backend>(
     let scale = gamma * inv_std.clone();
     let shift = beta - mean.clone() * scale.clone();
     RowsForward {
-        rows: tail.apply(rows * scale + shift),
+        rows: follow(rows * scale + shift, addend.as_slice(), relu),
         running: [running_mean, running_var],
         mean,
         inv_std,
