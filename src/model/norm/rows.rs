@@ -49,7 +49,7 @@ pub struct Normalized<B: Backend> {
 
 impl<B: ModelBackend> Normalized<B> {
     /// The rows followed by `+ addends[0] + …` and the `ReLU` if `relu`, as the backend's ops
-    /// ([`follow`]).
+    /// (`follow`).
     #[must_use]
     pub fn then(self, addends: &[Tensor<B, 2>], relu: bool) -> Self {
         Self {
