@@ -175,7 +175,7 @@ where
     fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
         use super::relu_kernel;
         let x = primitive(x);
-        if relu_kernel::applies::<R, F>(&[&x]) {
+        if relu_kernel::applies::<R, F>(&x) {
             tensor(relu_kernel::forward::<R, F>(x))
         } else {
             burn::tensor::activation::relu(tensor(x))

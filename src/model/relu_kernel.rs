@@ -23,12 +23,9 @@ fn relu_forward<F: Float + CubeElement>(x: &Array<F>, y: &mut Array<F>, len: usi
     }
 }
 
-/// Whether the kernel applies: the backend's float type, one shape throughout.
-pub fn applies<R: CubeRuntime, F: FloatElement>(tensors: &[&CubeTensor<R>]) -> bool {
-    let shape = tensors[0].shape();
-    tensors
-        .iter()
-        .all(|t| t.dtype == F::dtype() && t.shape() == shape)
+/// Whether the kernel applies: the backend's float type.
+pub fn applies<R: CubeRuntime, F: FloatElement>(x: &CubeTensor<R>) -> bool {
+    x.dtype == F::dtype()
 }
 
 /// `max(x, 0)`: one launch (a strided `x` is copied first: the kernel pairs elements by offset).
