@@ -31,7 +31,7 @@ pub use conv::relayout_weight;
 pub use layout::Layout;
 pub use norm::{BatchNorm2d, Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail};
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};
-pub use update::SgdRates;
+pub use update::{SgdRates, SgdTensors, sgd_step};
 
 use crate::config::Shortcut;
 use crate::rng::Rng;

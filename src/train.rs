@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod eval;
 mod events;
+mod grouped_sgd;
 pub mod loss;
 pub mod nets;
 pub mod prefetch;

@@ -9,12 +9,13 @@
 //! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
-//! The optimiser's update of each parameter is a method here too ([`ModelBackend::sgd_step`]), and
-//! so are batch norm's forward and backward maths that the recorded batch norm runs on its inner
-//! backend ([`ModelBackend::batch_norm_rows_forward`], [`ModelBackend::batch_norm_rows_backward`]):
-//! cubecl without burn-fusion runs them as kernels of resdash's own, every other backend as the
-//! maths. On cubecl alone the residual add and the `ReLU` after batch norm run inside the batch
-//! norm operation, in its kernels ([`ModelBackend::OWN_TAIL`]); elsewhere they stay burn's ops.
+//! The optimiser's update of each parameter shape is a method here too
+//! ([`ModelBackend::sgd_group`]), and so are batch norm's forward and backward maths that the
+//! recorded batch norm runs on its inner backend ([`ModelBackend::batch_norm_rows_forward`],
+//! [`ModelBackend::batch_norm_rows_backward`]): cubecl without burn-fusion runs them as kernels of
+//! resdash's own, every other backend as the maths. On cubecl alone the residual add and the
+//! `ReLU` after batch norm run inside the batch norm operation, in its kernels
+//! ([`ModelBackend::OWN_TAIL`]); elsewhere they stay burn's ops.
 //!
 //! burn 0.21 has none of them as a backend op, so the choice is made by type: the methods' defaults
 //! are the forward maths alone (the plain backends never train: their models run in evaluation),
@@ -26,8 +27,9 @@ use burn::prelude::*;
 
 use super::closed_form;
 use super::norm::{Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail, rows};
-use super::update::{self, SgdRates};
+use super::update::{self, SgdRates, SgdTensors};
 use super::{pool, subsample};
+use burn::tensor::ops::FloatTensor;
 
 /// A backend resdash's models run on.
 pub trait ModelBackend: Backend {
@@ -97,16 +99,24 @@ pub trait ModelBackend: Backend {
         value
     }
 
-    /// One SGD step of one parameter (`train::sgd`'s optimiser runs it on the inner backend):
-    /// the new parameter and momentum buffer. The default is `update::sgd_step`'s maths; cubecl
-    /// without burn-fusion runs them as one kernel.
-    fn sgd_step<const D: usize>(
-        param: Tensor<Self, D>,
-        grad: Tensor<Self, D>,
-        velocity: Option<Tensor<Self, D>>,
+    /// Whether the optimiser hands this backend the SGD steps of each parameter shape together
+    /// ([`Self::sgd_group`], `train::grouped_sgd`) rather than one step per parameter through
+    /// burn's optimiser adaptor: where one kernel updates a shape's parameters
+    /// together (cubecl without burn-fusion). burn-fusion fuses the per-parameter maths already,
+    /// and its plans are tuned to the adaptor's exact sequence of operations.
+    const OWN_SGD_GROUPS: bool = false;
+
+    /// The SGD steps of parameters of one shape (where [`Self::OWN_SGD_GROUPS`]): each one's new
+    /// parameter and momentum buffer, in order. The default is `update::sgd_step`'s maths step by
+    /// step; cubecl without burn-fusion launches one kernel for the lot.
+    fn sgd_group(
+        steps: Vec<SgdTensors<Self>>,
         rates: SgdRates,
-    ) -> (Tensor<Self, D>, Tensor<Self, D>) {
-        update::sgd_step(param, grad, velocity, rates)
+    ) -> Vec<(FloatTensor<Self>, FloatTensor<Self>)> {
+        steps
+            .into_iter()
+            .map(|step| update::sgd_step_flat(step, rates))
+            .collect()
     }
 }
 
@@ -161,7 +171,7 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 /// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
 /// it saves), except resdash's own kernels: batch norm's training pass with its tail (the
 /// residual add and the `ReLU`; three kernels each way: `norm::kernel`), the `ReLU` outside
-/// training (`relu_kernel`) and the SGD update (one per parameter: `sgd_kernel`).
+/// training (`relu_kernel`) and the SGD update (one per parameter shape: `sgd_kernel`).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where
@@ -263,21 +273,31 @@ where
         }
     }
 
-    fn sgd_step<const D: usize>(
-        param: Tensor<Self, D>,
-        grad: Tensor<Self, D>,
-        velocity: Option<Tensor<Self, D>>,
+    const OWN_SGD_GROUPS: bool = true;
+
+    fn sgd_group(
+        steps: Vec<SgdTensors<Self>>,
         rates: SgdRates,
-    ) -> (Tensor<Self, D>, Tensor<Self, D>) {
+    ) -> Vec<(FloatTensor<Self>, FloatTensor<Self>)> {
         use super::sgd_kernel;
-        let (param, grad) = (primitive(param), primitive(grad));
-        let velocity = velocity.map(primitive);
-        if sgd_kernel::applies::<R, F>(&param, &grad, velocity.as_ref()) {
-            let (param, velocity) = sgd_kernel::sgd_step::<R, F>(param, grad, velocity, rates);
-            (tensor(param), tensor(velocity))
-        } else {
-            update::sgd_step(tensor(param), tensor(grad), velocity.map(tensor), rates)
+        let steps: Vec<_> = steps
+            .into_iter()
+            .map(|s| (s.param, s.grad, s.velocity))
+            .collect();
+        if sgd_kernel::applies_group::<R, F>(&steps) {
+            return sgd_kernel::sgd_group::<R, F>(steps, rates);
         }
+        steps
+            .into_iter()
+            .map(|(param, grad, velocity)| {
+                let step = SgdTensors::<Self> {
+                    param,
+                    grad,
+                    velocity,
+                };
+                update::sgd_step_flat(step, rates)
+            })
+            .collect()
     }
 }
 

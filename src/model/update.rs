@@ -1,7 +1,10 @@
 //! The SGD update of one parameter: the maths every backend runs by default, and the rates it
-//! takes. A backend can run it as one kernel instead ([`super::ModelBackend::sgd_step`]).
+//! takes. A backend can run a parameter shape's updates as one kernel instead
+//! ([`super::ModelBackend::sgd_group`]).
 
 use burn::prelude::*;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{TensorMetadata, TensorPrimitive};
 
 /// The rates of one SGD step (see `train::sgd`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,4 +44,33 @@ pub fn sgd_step<B: Backend, const D: usize>(
     let update = velocity.clone();
     drop(grad);
     (param - update.mul_scalar(rates.lr), velocity)
+}
+
+/// One parameter's SGD step in a [`super::ModelBackend::sgd_group`]: its tensors, of any rank.
+pub struct SgdTensors<B: Backend> {
+    pub param: FloatTensor<B>,
+    pub grad: FloatTensor<B>,
+    /// The momentum buffer, none before the parameter's first step.
+    pub velocity: Option<FloatTensor<B>>,
+}
+
+/// [`sgd_step`] on tensors of any rank: flattened, stepped, shaped back. The values are
+/// [`sgd_step`]'s, element for element.
+pub fn sgd_step_flat<B: Backend>(
+    step: SgdTensors<B>,
+    rates: SgdRates,
+) -> (FloatTensor<B>, FloatTensor<B>) {
+    let shape = step.param.shape();
+    let n = shape.num_elements();
+    let flat = |t: FloatTensor<B>| {
+        Tensor::<B, 1>::from_primitive(TensorPrimitive::Float(B::float_reshape(t, Shape::new([n]))))
+    };
+    let (param, velocity) = sgd_step(
+        flat(step.param),
+        flat(step.grad),
+        step.velocity.map(flat),
+        rates,
+    );
+    let back = |t: Tensor<B, 1>| B::float_reshape(t.into_primitive().tensor(), shape.clone());
+    (back(param), back(velocity))
 }

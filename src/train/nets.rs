@@ -9,9 +9,9 @@ use burn::tensor::StreamId;
 
 use super::loss::loss_and_correct;
 use super::sgd::{MomentumState, Sgd, SgdState};
-use super::shape_groups;
+use super::{grouped_sgd, shape_groups};
 use crate::backend::TrainBackend;
-use crate::model::{Layout, Probes, ResNet, ResNetConfig, relayout_weight};
+use crate::model::{Layout, ModelBackend, Probes, ResNet, ResNetConfig, relayout_weight};
 
 pub type Optim<B> = OptimizerAdaptor<Sgd, ResNet<B>, B>;
 
@@ -112,18 +112,38 @@ impl<B: TrainBackend> NetState<B> {
     }
 
     /// Applies one optimiser step. Takes `self` so the parameters are uniquely owned during the
-    /// update and backends can update them in place. The parameters are updated shape by shape,
-    /// so that a fusing backend fuses each shape's updates together (see `shape_groups`).
+    /// update and backends can update them in place. The parameters are updated shape by shape:
+    /// a fusing backend fuses each shape's updates together (burn's adaptor, one shape's
+    /// gradients at a time: see `shape_groups`), and a backend with an update kernel of its own
+    /// takes each shape's parameters in one call (see `grouped_sgd`).
     #[must_use]
     pub fn apply(mut self, lr: f64, grads: GradientsParams) -> Self {
         // `on_stream` borrows `self`, which the update consumes.
         let stream = self.stream;
         stream.executes(|| {
+            if <B::InnerBackend as ModelBackend>::OWN_SGD_GROUPS {
+                return self.apply_grouped(lr, grads);
+            }
             for group in shape_groups::by_shape::<B, _>(&self.model, grads) {
                 self.model = self.optim.step(lr, self.model, group);
             }
             self
         })
+    }
+
+    /// [`Self::apply`] through `grouped_sgd`, with the adaptor's records. The adaptor is dropped
+    /// while they are out, so the momentum buffers are the records' alone and can be written in
+    /// place.
+    pub(super) fn apply_grouped(self, lr: f64, grads: GradientsParams) -> Self {
+        let sgd = *self.optim.optim();
+        let mut records = self.optim.to_record();
+        drop(self.optim);
+        let model = grouped_sgd::step(sgd, lr, self.model, grads, &mut records);
+        Self {
+            model,
+            optim: sgd.init().load_record(records),
+            stream: self.stream,
+        }
     }
 
     /// Rebuilds the optimiser with new momentum / weight decay, keeping the momentum buffers.

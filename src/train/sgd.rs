@@ -1,9 +1,8 @@
 //! resdash's SGD: the paper's and `PyTorch`'s (momentum, dampening 0, no Nesterov, weight decay
-//! coupled), one [`ModelBackend::sgd_step`] per parameter so that a backend can run a parameter's
-//! whole update as one kernel (cubecl without burn-fusion; `model::sgd_kernel`); the other
-//! backends run burn's seven element-wise operations (`model::update`). burn's `Sgd` offers no
-//! such hook, and keeps its momentum buffer in a private field that only a device read-back can
-//! reach.
+//! coupled; the maths is `model::sgd_step`). Through burn's optimiser adaptor it steps one
+//! parameter at a time; a backend with an update kernel of its own gets each parameter shape's
+//! steps together instead (`train::grouped_sgd`, same state). burn's `Sgd` offers neither hook,
+//! and keeps its momentum buffer in a private field that only a device read-back can reach.
 //!
 //! The state is burn's `SgdState`'s, field for field (`momentum: Option<{ velocity }>`), so the
 //! optimiser files of checkpoints written with burn's `Sgd` load, and the files written now load
@@ -15,7 +14,7 @@ use burn::prelude::*;
 use burn::record::Record;
 use burn::tensor::backend::AutodiffBackend;
 
-use crate::model::{ModelBackend, SgdRates};
+use crate::model::{ModelBackend, SgdRates, sgd_step};
 
 /// The optimiser's rates other than the learning rate, which each step passes.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +47,7 @@ impl Sgd {
     }
 }
 
-impl<B: ModelBackend> SimpleOptimizer<B> for Sgd {
+impl<B: Backend> SimpleOptimizer<B> for Sgd {
     type State<const D: usize> = SgdState<B, D>;
 
     fn step<const D: usize>(
@@ -64,7 +63,7 @@ impl<B: ModelBackend> SimpleOptimizer<B> for Sgd {
             momentum: self.momentum,
             weight_decay: self.weight_decay,
         };
-        let (tensor, velocity) = B::sgd_step(tensor, grad, velocity, rates);
+        let (tensor, velocity) = sgd_step(tensor, grad, velocity, rates);
         let momentum = Some(MomentumState { velocity });
         (tensor, Some(SgdState { momentum }))
     }
