@@ -14,7 +14,7 @@
 #   scripts/cubecl-lavapipe.sh --layout channels-first   # A/B against the backend's preferred
 #   scripts/cubecl-lavapipe.sh --probe-check   # one probe step, wgpu (fused, unfused) vs flex: probe gradients
 #   scripts/cubecl-lavapipe.sh --update-check --size 8 --steps 6   # SGD kernel vs flex, per step
-#   scripts/cubecl-lavapipe.sh --norm-check    # batch norm's and the ReLU's kernels vs float64
+#   scripts/cubecl-lavapipe.sh --norm-check    # batch norm's, the ReLU's and the loss's kernels vs float64
 #   scripts/cubecl-lavapipe.sh --size 8 --batch 1 --steps 20   # the host's share: see below
 #
 # With --steps 3 or more it also prints each thread's CPU time per step after the first:
@@ -484,9 +484,76 @@ fn norm_check() {
         "norm check: the kernels' largest difference {worst_kernel:.1e} (bound: 1e-4, or twice \
          burn-fusion's maths' where larger)"
     );
+    loss_check(&mut failed);
     if !failed.is_empty() {
         eprintln!("norm check: FAIL: {}", failed.join("; "));
         std::process::exit(1);
+    }
+}
+
+/// The loss's kernel on cubecl alone (`model::cross_entropy_kernel`) against its maths in float64
+/// on ndarray: the mean loss and the gradient within 1e-5 (relative to the largest magnitude),
+/// the number correct exactly. Logits with ties (the first maximum counts), a spread of 1,800
+/// (exp overflows without the shift) and a label outside the classes (it picks nothing); 5 rows,
+/// and 300 and 1,000 (several rows per unit of the kernel's one cube).
+fn loss_check(failed: &mut Vec<String>) {
+    use burn::backend::NdArray;
+    use burn::tensor::{Int, TensorData};
+    use resdash::model::ModelBackend;
+    type Unfused = CubeBackend<WgpuRuntime, f32, i32, u32>;
+    /// `[loss, correct, gradient]`, flattened, as f64.
+    fn run<M: ModelBackend>(logits: &[f32], labels: &[i64], classes: usize) -> [Vec<f64>; 3] {
+        let device = Default::default();
+        let n = labels.len();
+        let logits = Tensor::<M, 2>::from_data(TensorData::new(logits.to_vec(), [n, classes]), &device);
+        let labels = Tensor::<M, 1, Int>::from_data(TensorData::new(labels.to_vec(), [n]), &device);
+        let loss = M::cross_entropy(logits, labels);
+        let flat = |data: burn::tensor::TensorData| data.convert::<f64>().to_vec::<f64>().unwrap();
+        [flat(loss.loss.into_data()), flat(loss.correct.into_data()), flat(loss.gradient.into_data())]
+    }
+    let mut cases: Vec<(Vec<f32>, Vec<i64>, usize)> = vec![(
+        vec![
+            2.0, -1.0, 0.5, 3.0, 900.0, 880.0, -900.0, 0.0, -3.0, -3.5, -2.0, -40.0, 1.0, 1.0, 0.0,
+            -1.0, 0.1, 0.2, 0.3, 0.4,
+        ],
+        vec![3, 1, 0, 1, 2],
+        4,
+    )];
+    for n in [300usize, 1000] {
+        let mut seed = n as u64;
+        let mut uniform = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let classes = 10;
+        let mut logits: Vec<f32> = (0..n * classes).map(|_| (10.0 * uniform() - 5.0) as f32).collect();
+        let mut labels: Vec<i64> = (0..n).map(|_| (uniform() * classes as f64) as i64 % 10).collect();
+        for r in (0..n).step_by(7) {
+            // A tie for the maximum, the label on the second of them (wrong) or the first (right).
+            let (a, b) = (r % classes, (r + 3) % classes);
+            logits[r * classes + a] = 6.0;
+            logits[r * classes + b] = 6.0;
+            labels[r] = if r % 2 == 0 { a.max(b) as i64 } else { a.min(b) as i64 };
+        }
+        labels[n / 2] = classes as i64;
+        cases.push((logits, labels, classes));
+    }
+    for (logits, labels, classes) in &cases {
+        let n = labels.len();
+        let exact = run::<NdArray<f64>>(logits, labels, *classes);
+        let kernel = run::<Unfused>(logits, labels, *classes);
+        let error = |i: usize| {
+            let scale = exact[i].iter().fold(0f64, |m, v| m.max(v.abs())).max(1e-30);
+            kernel[i].iter().zip(&exact[i]).fold(0f64, |m, (a, b)| m.max((a - b).abs())) / scale
+        };
+        let (loss, gradient) = (error(0), error(2));
+        eprintln!(
+            "loss {n:>5} x {classes:<3} loss {loss:.1e}  gradient {gradient:.1e}  correct {} (float64 {})",
+            kernel[1][0], exact[1][0]
+        );
+        if !(loss <= 1e-5 && gradient <= 1e-5 && kernel[1] == exact[1]) {
+            failed.push(format!("loss {n} x {classes}: loss {loss:.1e}, gradient {gradient:.1e}, correct {} vs {}", kernel[1][0], exact[1][0]));
+        }
     }
 }
 

@@ -168,12 +168,11 @@ fi
 
 # What burn-fusion costs the host: the same residual step on cubecl alone (every operation its own
 # kernel, launched from the thread that records it, but resdash's own kernels for the SGD update,
-# one per parameter shape, and for batch norm with the residual add and the ReLU after it, three
-# each way). On this project's CPU a launch cost the host ~6 us that way, and a fused plan about
-# five of those at the margin (README), for 362 launches on lavapipe (fewer here: 11 of the SGD
-# update's 14 there, and lavapipe's convolution fallbacks copy) against burn-fusion's 370; this
-# says which wins on this machine, at both batches. The
-# same seeded batch as speed-cuda's, so the first steps' losses compare: the check of resdash's
+# one per parameter shape, for batch norm with the residual add and the ReLU after it, three
+# each way, and for the loss). On this project's CPU a launch cost the host ~6 us that way, and a
+# fused plan about five of those at the margin (README), for 339 launches on lavapipe (fewer
+# here: 11 of the SGD update's 14 there, and lavapipe's convolution fallbacks copy) against
+# burn-fusion's 370; this says which wins on this machine, at both batches. The same seeded batch as speed-cuda's, so the first steps' losses compare: the check of resdash's
 # kernels on this GPU (batch 128: batch norm over 131,072 rows in the first stage). Last: it only
 # gets the time the sections above left.
 if ((residual_ok)); then

@@ -6,6 +6,9 @@ mod backend;
 mod block;
 mod closed_form;
 mod conv;
+pub mod cross_entropy;
+#[cfg(feature = "fusion")]
+mod cross_entropy_kernel;
 #[cfg(feature = "fusion")]
 mod launch;
 mod layout;
@@ -28,6 +31,7 @@ use burn::prelude::*;
 pub use backend::ModelBackend;
 pub use block::{BasicBlock, BlockConfig};
 pub use conv::relayout_weight;
+pub use cross_entropy::CrossEntropy;
 pub use layout::Layout;
 pub use norm::{BatchNorm2d, Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail};
 pub use probe::{BlockProbes, ProbePoint, ProbeSource, Probes};

@@ -26,6 +26,7 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::prelude::*;
 
 use super::closed_form;
+use super::cross_entropy::{self, CrossEntropy};
 use super::norm::{Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail, rows};
 use super::update::{self, SgdRates, SgdTensors};
 use super::{pool, subsample};
@@ -99,6 +100,13 @@ pub trait ModelBackend: Backend {
         value
     }
 
+    /// The loss of logits `[n, classes]` (not tracked) for `labels` `[n]`: mean cross-entropy,
+    /// number correct and the gradient in the logits. The default is `cross_entropy::maths`
+    /// (burn's ops); autodiff runs its inner backend's; cubecl without burn-fusion one kernel.
+    fn cross_entropy(logits: Tensor<Self, 2>, labels: Tensor<Self, 1, Int>) -> CrossEntropy<Self> {
+        cross_entropy::maths(logits, labels)
+    }
+
     /// Whether the optimiser hands this backend the SGD steps of each parameter shape together
     /// ([`Self::sgd_group`], `train::grouped_sgd`) rather than one step per parameter through
     /// burn's optimiser adaptor: where one kernel updates a shape's parameters
@@ -149,6 +157,15 @@ impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
         gradient: Tensor<Self, 2>,
     ) -> Tensor<Self, 1> {
         closed_form::recorded(value, input, gradient)
+    }
+
+    fn cross_entropy(logits: Tensor<Self, 2>, labels: Tensor<Self, 1, Int>) -> CrossEntropy<Self> {
+        let inner = B::cross_entropy(logits.inner(), labels.inner());
+        CrossEntropy {
+            loss: Tensor::from_inner(inner.loss),
+            correct: Tensor::from_inner(inner.correct),
+            gradient: Tensor::from_inner(inner.gradient),
+        }
     }
 }
 
@@ -270,6 +287,20 @@ where
             gamma: tensor(grads.gamma),
             beta: tensor(grads.beta),
             addend: grads.addend.map(tensor),
+        }
+    }
+
+    fn cross_entropy(logits: Tensor<Self, 2>, labels: Tensor<Self, 1, Int>) -> CrossEntropy<Self> {
+        use super::cross_entropy_kernel as kernel;
+        let (logits, labels) = (primitive(logits), labels.into_primitive());
+        if !kernel::applies::<R, F, I>(&logits, &labels) {
+            return cross_entropy::maths(tensor(logits), Tensor::from_primitive(labels));
+        }
+        let (loss, correct, gradient) = kernel::cross_entropy::<R, F, I>(logits, labels);
+        CrossEntropy {
+            loss: tensor(loss),
+            correct: tensor(correct),
+            gradient: tensor(gradient),
         }
     }
 

@@ -1,36 +1,26 @@
-//! The loss: mean cross-entropy of the logits, and the batch's number of correct predictions.
-//!
-//! Written for burn's fusion backends (CUDA), where each kernel launch counts. burn's
-//! `log_softmax` + `gather`, recorded as autodiff ops, and the accuracy's `bool -> int -> float`
-//! casts ran as 22 kernels forward and backward (lavapipe, `scripts/cubecl-lavapipe.sh`). Here
-//! the forward is reductions with element-wise prologues, the masks are `mask_fill`s (which fuse;
-//! a cast from bool does not), and the backward is the closed form `(softmax - one_hot) / n`,
-//! recorded as the loss's gradient in the logits (see [`loss_and_correct`]): 12 kernels.
-//! A surrogate with that gradient and a cancelling value (`s - s.detach() + loss`) took 16
-//! (405 -> 399 launches per residual ResNet-20 step); recording the gradient instead dropped the
-//! surrogate's sum and its backward (384 -> 380).
+//! The loss: mean cross-entropy of the logits, and the batch's number of correct predictions
+//! (the maths: `model::cross_entropy`).
 
 use burn::prelude::*;
 
-use crate::model::ModelBackend;
+use crate::model::{CrossEntropy, ModelBackend, cross_entropy};
 
 /// Mean cross-entropy `[1]` and number of correct predictions `[1]` (as float) of `logits`
 /// `[n, classes]`, differentiable in `logits`.
 ///
 /// The gradient of the mean cross-entropy in the logits is `g = (softmax - one_hot) / n`. It is
-/// computed in the forward, detached, and recorded as the loss's gradient
-/// ([`ModelBackend::with_gradient`]): the backward is one element-wise pass.
+/// computed in the forward ([`ModelBackend::cross_entropy`]), detached, and recorded as the
+/// loss's gradient ([`ModelBackend::with_gradient`]): the backward is one element-wise pass.
 pub fn loss_and_correct<B: ModelBackend>(
     logits: Tensor<B, 2>,
     labels: Tensor<B, 1, Int>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let [n, _] = logits.dims();
-    let parts = Parts::of(logits.clone().detach(), labels);
-    let grad = (parts.logits - parts.log_sum_exp)
-        .exp()
-        .sub(parts.one_hot)
-        .div_scalar(n as f64);
-    (B::with_gradient(parts.loss, logits, grad), parts.correct)
+    let CrossEntropy {
+        loss,
+        correct,
+        gradient,
+    } = B::cross_entropy(logits.clone().detach(), labels);
+    (B::with_gradient(loss, logits, gradient), correct)
 }
 
 /// [`loss_and_correct`]'s values alone, not differentiable: for evaluation.
@@ -38,45 +28,7 @@ pub fn scores<B: Backend>(
     logits: Tensor<B, 2>,
     labels: Tensor<B, 1, Int>,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let parts = Parts::of(logits.detach(), labels);
-    (parts.loss, parts.correct)
-}
-
-/// The values the loss and its gradient are made of.
-struct Parts<B: Backend> {
-    logits: Tensor<B, 2>,
-    /// `[n, 1]`: `log Σ_j exp(logits_j)` per row, taken around the row's maximum.
-    log_sum_exp: Tensor<B, 2>,
-    /// `[n, classes]`: 1 at each row's label.
-    one_hot: Tensor<B, 2>,
-    loss: Tensor<B, 1>,
-    correct: Tensor<B, 1>,
-}
-
-impl<B: Backend> Parts<B> {
-    fn of(logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Self {
-        let [n, classes] = logits.dims();
-        let device = logits.device();
-        // Masks rather than `bool.float()`: burn-fusion fuses `mask_fill` with its neighbours,
-        // not a cast from bool. `argmax` picks the first of tied maxima, as burn's own does.
-        let ones_where =
-            |mask: Tensor<B, 2, Bool>| Tensor::zeros(mask.shape(), &device).mask_fill(mask, 1.0);
-        let predicted = logits.clone().argmax(1);
-        let correct = ones_where(predicted.equal(labels.clone().reshape([n, 1]))).sum();
-        let class = Tensor::<B, 1, Int>::arange(0..classes as i64, &device).reshape([1, classes]);
-        let one_hot = ones_where(labels.reshape([n, 1]).equal(class));
-        let max = logits.clone().max_dim(1);
-        let log_sum_exp = (logits.clone() - max.clone()).exp().sum_dim(1).log() + max;
-        let picked = (logits.clone() * one_hot.clone()).sum_dim(1);
-        let loss = (log_sum_exp.clone() - picked).mean();
-        Self {
-            logits,
-            log_sum_exp,
-            one_hot,
-            loss,
-            correct,
-        }
-    }
+    cross_entropy::scores(logits.detach(), labels)
 }
 
 #[cfg(test)]
