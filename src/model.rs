@@ -10,6 +10,8 @@ pub mod cross_entropy;
 #[cfg(feature = "fusion")]
 mod cross_entropy_kernel;
 #[cfg(feature = "fusion")]
+mod cube_sum;
+#[cfg(feature = "fusion")]
 mod launch;
 mod layout;
 mod norm;

@@ -27,6 +27,8 @@ use burn_cubecl::cubecl::prelude::*;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
 
+use super::super::cube_sum::sum_pairs;
+
 mod backward;
 mod forward;
 
@@ -57,8 +59,6 @@ pub(super) fn channel_sums<F: Float + CubeElement>(
 ) -> (F, F) {
     let j = CUBE_POS_X as usize;
     let u = UNIT_POS_X as usize;
-    let mut shared1 = SharedMemory::<F>::new(units);
-    let mut shared2 = SharedMemory::<F>::new(units);
     let mut a = F::new(0.0);
     let mut b = F::new(0.0);
     let mut p = u;
@@ -67,20 +67,7 @@ pub(super) fn channel_sums<F: Float + CubeElement>(
         b += s2[p * c + j];
         p += units;
     }
-    shared1[u] = a;
-    shared2[u] = b;
-    sync_cube();
-    // A runtime value: a loop cannot change a comptime one (`units`).
-    let mut half = CUBE_DIM_X as usize / 2;
-    while half > 0 {
-        if u < half {
-            shared1[u] = shared1[u] + shared1[u + half];
-            shared2[u] = shared2[u] + shared2[u + half];
-        }
-        sync_cube();
-        half /= 2;
-    }
-    (shared1[0], shared2[0])
+    sum_pairs::<F>(a, b, units)
 }
 
 /// Whether the kernels apply: the backend's float type, rows `[n, c]` and `[1, c]` factors.

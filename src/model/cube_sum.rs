@@ -1,0 +1,28 @@
+//! A sum across one cube, for resdash's own cubecl kernels: each unit brings two values, every
+//! unit gets the cube's two totals (a tree in shared memory).
+
+use burn_cubecl::cubecl;
+use burn_cubecl::cubecl::prelude::*;
+
+/// The sums of `a` and of `b` over the units of the cube, returned to every unit. `units` is the
+/// cube's size, a power of two; every unit of the cube must call it (it synchronises the cube).
+#[cube]
+pub(crate) fn sum_pairs<F: Float + CubeElement>(a: F, b: F, #[comptime] units: usize) -> (F, F) {
+    let u = UNIT_POS_X as usize;
+    let mut shared_a = SharedMemory::<F>::new(units);
+    let mut shared_b = SharedMemory::<F>::new(units);
+    shared_a[u] = a;
+    shared_b[u] = b;
+    sync_cube();
+    // A runtime value: a loop cannot change a comptime one (`units`).
+    let mut half = CUBE_DIM_X as usize / 2;
+    while half > 0 {
+        if u < half {
+            shared_a[u] = shared_a[u] + shared_a[u + half];
+            shared_b[u] = shared_b[u] + shared_b[u + half];
+        }
+        sync_cube();
+        half /= 2;
+    }
+    (shared_a[0], shared_b[0])
+}
