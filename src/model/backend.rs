@@ -10,8 +10,9 @@
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
 //! The optimiser's update of each parameter shape is a method here too
-//! ([`ModelBackend::sgd_group`]), and so are batch norm's forward and backward maths that the
-//! recorded batch norm runs on its inner backend ([`ModelBackend::batch_norm_rows_forward`],
+//! ([`ModelBackend::sgd_group`]), so is the loss's forward ([`ModelBackend::cross_entropy`]), and
+//! so are batch norm's forward and backward maths that the recorded batch norm runs on its inner
+//! backend ([`ModelBackend::batch_norm_rows_forward`],
 //! [`ModelBackend::batch_norm_rows_backward`]): cubecl without burn-fusion runs them as kernels of
 //! resdash's own, every other backend as the maths. On cubecl alone the residual add and the
 //! `ReLU` after batch norm run inside the batch norm operation, in its kernels
@@ -24,13 +25,13 @@
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::prelude::*;
+use burn::tensor::ops::FloatTensor;
 
 use super::closed_form;
 use super::cross_entropy::{self, CrossEntropy};
 use super::norm::{Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail, rows};
 use super::update::{self, SgdRates, SgdTensors};
 use super::{pool, subsample};
-use burn::tensor::ops::FloatTensor;
 
 /// A backend resdash's models run on.
 pub trait ModelBackend: Backend {
@@ -188,7 +189,8 @@ impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 /// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
 /// it saves), except resdash's own kernels: batch norm's training pass with its tail (the
 /// residual add and the `ReLU`; three kernels each way: `norm::kernel`), the `ReLU` outside
-/// training (`relu_kernel`) and the SGD update (one per parameter shape: `sgd_kernel`).
+/// training (`relu_kernel`), the SGD update (one per parameter shape: `sgd_kernel`) and the loss
+/// (`cross_entropy_kernel`).
 #[cfg(feature = "fusion")]
 impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
 where

@@ -111,11 +111,11 @@ impl<B: TrainBackend> NetState<B> {
         }
     }
 
-    /// Applies one optimiser step. Takes `self` so the parameters are uniquely owned during the
-    /// update and backends can update them in place. The parameters are updated shape by shape:
-    /// a fusing backend fuses each shape's updates together (burn's adaptor, one shape's
-    /// gradients at a time: see `shape_groups`), and a backend with an update kernel of its own
-    /// takes each shape's parameters in one call (see `grouped_sgd`).
+    /// Applies one optimiser step. Takes `self` so the update owns the parameters and their
+    /// momentum buffers, and a backend can write into what nothing else holds. The parameters
+    /// are updated shape by shape: a fusing backend fuses each shape's updates together (burn's
+    /// adaptor, one shape's gradients at a time: see `shape_groups`), and a backend with an
+    /// update kernel of its own takes each shape's parameters in one call (see `grouped_sgd`).
     #[must_use]
     pub fn apply(mut self, lr: f64, grads: GradientsParams) -> Self {
         // `on_stream` borrows `self`, which the update consumes.
