@@ -20,16 +20,11 @@ use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement, IntElement};
 
-use super::cube_sum::sum_pairs;
+use super::cube_sum::{sum_pairs, units_for};
 
 /// The most rows one launch takes: each unit loops over its rows, and lavapipe stops a shader's
 /// loop after 65,535 iterations; with 256 units that is far beyond any batch.
 const MAX_ROWS: usize = 256 * 65_535;
-
-/// Units in the cube: one per row up to 256, a power of two (the shared-memory tree halves it).
-fn units(n: usize) -> usize {
-    n.next_power_of_two().clamp(32, 256)
-}
 
 /// Row `r` of `logits` (`[n, classes]`, contiguous): `lse = log Σ exp(l - max) + max`, loss
 /// `lse - l[label]` (a label outside the classes picks nothing, as the maths' one-hot does),
@@ -124,7 +119,8 @@ pub fn cross_entropy<R: CubeRuntime, F: FloatElement, I: IntElement>(
     };
     let gradient = alloc(vec![n, classes]);
     let [loss, correct] = std::array::from_fn(|_| alloc(vec![1]));
-    let units = units(n);
+    // One unit per row up to 256.
+    let units = units_for(n);
     cross_entropy_rows::launch::<F, I, R>(
         &client,
         CubeCount::Static(1, 1, 1),

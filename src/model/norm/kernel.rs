@@ -39,14 +39,6 @@ pub use forward::forward;
 /// partial sums per channel at most for ResNet's largest batch norm (batch 128, 32x32: 131,072
 /// rows, 4,096 chunks).
 const ROWS_PER_UNIT: usize = 32;
-/// Units per cube of the finalize pass (one cube per channel): a power of two, one per partial
-/// sum up to 256 (a GPU's warp at least). Idle units still cost each of the tree's
-/// synchronisations: on lavapipe, 256 units for 8 partial sums per channel (batch 4, 8x8 images)
-/// made the two finalize passes a quarter of an unfused step's kernel time.
-fn finalize_units(chunks: usize) -> usize {
-    chunks.next_power_of_two().clamp(32, 256)
-}
-
 /// Pass 2's first half, in the cube of channel `CUBE_POS_X`: the channel's two sums over its
 /// `chunks` partial sums, returned to every unit.
 #[cube]

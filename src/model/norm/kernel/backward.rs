@@ -10,8 +10,9 @@ use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
 
+use super::super::super::cube_sum::units_for;
 use super::super::super::launch::elementwise;
-use super::{ROWS_PER_UNIT, channel_sums, finalize_units};
+use super::{ROWS_PER_UNIT, channel_sums};
 
 /// `dy[i]`, or zero where the `ReLU`'s output `y[i] <= 0` if `relu` (burn's `relu_backward`).
 #[cube]
@@ -182,7 +183,7 @@ pub fn backward<R: CubeRuntime, F: FloatElement>(
     gradients::launch::<F, R>(
         &client,
         CubeCount::Static(c as u32, 1, 1),
-        CubeDim::new_1d(finalize_units(chunks) as u32),
+        CubeDim::new_1d(units_for(chunks) as u32),
         s1.into_array_arg(),
         s2.into_array_arg(),
         inv_std.clone().into_array_arg(),
@@ -193,7 +194,7 @@ pub fn backward<R: CubeRuntime, F: FloatElement>(
         F::from_elem(n as f64),
         c,
         chunks,
-        finalize_units(chunks),
+        units_for(chunks),
     );
     let dx = alloc(vec![n, c]);
     let da = alloc(if addend_grad { vec![n, c] } else { vec![1] });

@@ -9,9 +9,10 @@ use burn_cubecl::ops::numeric::empty_device;
 use burn_cubecl::tensor::CubeTensor;
 use burn_cubecl::{CubeRuntime, FloatElement};
 
+use super::super::super::cube_sum::units_for;
 use super::super::super::launch::elementwise;
 use super::super::{EPSILON, MOMENTUM, unbiased};
-use super::{ROWS_PER_UNIT, channel_sums, finalize_units};
+use super::{ROWS_PER_UNIT, channel_sums};
 
 /// Forward pass 1: `s1[p, j] = Σ (x - k[j])`, `s2[p, j] = Σ (x - k[j])²` over rows `p + i·chunks`.
 #[cube(launch)]
@@ -165,7 +166,7 @@ pub fn forward<R: CubeRuntime, F: FloatElement>(
     statistics::launch::<F, R>(
         &client,
         CubeCount::Static(c as u32, 1, 1),
-        CubeDim::new_1d(finalize_units(chunks) as u32),
+        CubeDim::new_1d(units_for(chunks) as u32),
         s1.into_array_arg(),
         s2.into_array_arg(),
         k.into_array_arg(),
@@ -184,7 +185,7 @@ pub fn forward<R: CubeRuntime, F: FloatElement>(
         F::from_elem(EPSILON),
         c,
         chunks,
-        finalize_units(chunks),
+        units_for(chunks),
     );
     let y = alloc(vec![n, c]);
     let add = addend.is_some();
