@@ -3,7 +3,8 @@
 # section, the table and its verdicts, with `cuda` swapped for `flex` and PyTorch on the CPU, and
 # the sizes cut (speed: batch 8, one timed step; Fashion-MNIST: 30 steps, 500 test images). Numbers from a dry run
 # mean nothing; a crash, a missing file or a FAIL in section 1 means the script needs fixing.
-#   scripts/gpu-check-dryrun.sh          # builds the CPU binaries, ~5 minutes on 2 cores
+#   scripts/gpu-check-dryrun.sh          # builds the CPU binaries, ~5 minutes on 2 cores (+ PyTorch
+#                                        # into .venv-torch on first use, ~3 GB)
 #   DRYRUN_STALL=1 scripts/gpu-check-dryrun.sh     # ~5 minutes: it waits out the limits
 #   DRYRUN_PACK=1 scripts/gpu-check-dryrun.sh      # the binaries in .bin/resdash-cuda.tar.xz
 #       # the stall met once on cuda: the residual net never makes a first step (every cuda run
@@ -74,11 +75,14 @@ exit \$rc
 SH
     chmod +x "$fake/$tool"
 done
-torch_python=${TORCH_PYTHON:-.venv-torch/bin/python}
+# PyTorch on the CPU for the baseline's sections: TORCH_PYTHON, or .venv-torch (installed on first
+# use, as the comparison scripts do; without it every PyTorch step would exit 127).
+source benches/torch-python.sh
+[[ $TORCH_PYTHON == /* ]] || TORCH_PYTHON=$PWD/$TORCH_PYTHON
 cat >"$fake/python" <<SH
 #!/usr/bin/env bash
 mapfile -d '' args < <(python3 "$fake/rewrite" python "\$@")
-exec "$PWD/$torch_python" "\${args[@]:1}"
+exec "$TORCH_PYTHON" "\${args[@]:1}"
 SH
 chmod +x "$fake/python"
 nvidia-smi() { :; }
