@@ -172,9 +172,10 @@ fi
 # each way, and for the loss). On this project's CPU a launch cost the host ~6 us that way, and a
 # fused plan about five of those at the margin (README), for 339 launches on lavapipe (fewer
 # here: 11 of the SGD update's 14 there, and lavapipe's convolution fallbacks copy) against
-# burn-fusion's 370; this says which wins on this machine, at both batches. The same seeded batch as speed-cuda's, so the first steps' losses compare: the check of resdash's
-# kernels on this GPU (batch 128: batch norm over 131,072 rows in the first stage). Last: it only
-# gets the time the sections above left.
+# burn-fusion's 370; this says which wins on this machine, at both batches. The same seeded
+# batch as speed-cuda's, so the first steps' losses compare: the check of resdash's kernels on
+# this GPU (batch 128: batch norm over 131,072 rows in the first stage). Last: it only gets the
+# time the sections above left.
 if ((residual_ok)); then
     run unfused-cuda 60 "$BIN/throughput" --backend cuda --fusion off --depth 20 \
         --nets residual --batch 128,32 --steps 10 --warmup 3
