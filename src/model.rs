@@ -87,6 +87,21 @@ fn seeded<B: Backend, const D: usize>(
     Tensor::from_data(TensorData::new(values, dims), device)
 }
 
+/// Test inputs drawn from resdash's own generator, normal with `mean` and `std`. Tests run in
+/// parallel in one process and burn's backends keep one global RNG behind `Backend::seed`: a
+/// test that seeds it and then draws can get another test's draws in between (seen as a CI
+/// failure of a test comparing two runs on "the same" seeded batch), so no test draws from it.
+#[cfg(test)]
+pub(crate) fn normal_tensor<B: Backend, const D: usize>(
+    dims: [usize; D],
+    mean: f64,
+    std: f64,
+    rng: &mut Rng,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    seeded(dims, rng, device, |r| mean + std * f64::from(r.normal()))
+}
+
 pub(crate) fn conv3x3(channels: [usize; 2], stride: usize) -> Conv2dConfig {
     Conv2dConfig::new(channels, [3, 3])
         .with_stride([stride, stride])

@@ -96,9 +96,9 @@ pub const TO_NCHW: [isize; 4] = [0, 3, 1, 2];
 mod tests {
     use super::*;
     use crate::config::Shortcut;
-    use crate::model::{ResNetConfig, relayout_weight};
+    use crate::model::{ResNetConfig, normal_tensor, relayout_weight};
+    use crate::rng::Rng;
     use burn::module::AutodiffModule;
-    use burn::tensor::Distribution;
 
     type B = burn::backend::Autodiff<burn::backend::Flex>;
 
@@ -133,9 +133,9 @@ mod tests {
                 in_channels: 3,
                 classes: 10,
             };
-            B::seed(&device, 7);
-            let x = Tensor::<B, 4>::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
-            let weights = Tensor::<B, 2>::random([4, 10], Distribution::Normal(0.0, 1.0), &device);
+            let rng = &mut Rng::new(7);
+            let x = normal_tensor::<B, 4>([4, 3, 8, 8], 0.0, 1.0, rng, &device);
+            let weights = normal_tensor::<B, 2>([4, 10], 0.0, 1.0, rng, &device);
             let nets = [Layout::ChannelsFirst, Layout::ChannelsLast]
                 .map(|layout| config.init::<B>(3, &device).with_layout(layout));
             let runs = nets.each_ref().map(|net| {

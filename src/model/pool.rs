@@ -70,17 +70,17 @@ pub fn recorded<B: Backend, C: CheckpointStrategy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::model::normal_tensor;
+    use crate::rng::Rng;
 
     type B = Autodiff<burn::backend::Flex>;
 
     #[test]
     fn the_mean_over_pixels_and_its_gradient_match_burns_own() {
         let device = Default::default();
-        B::seed(&device, 5);
-        let x = Tensor::<B, 4>::random([2, 3, 4, 5], Distribution::Normal(0.0, 1.0), &device)
-            .require_grad();
-        let weights = Tensor::<B, 2>::random([2, 5], Distribution::Normal(0.0, 1.0), &device);
+        let rng = &mut Rng::new(5);
+        let x = normal_tensor::<B, 4>([2, 3, 4, 5], 0.0, 1.0, rng, &device).require_grad();
+        let weights = normal_tensor::<B, 2>([2, 5], 0.0, 1.0, rng, &device);
         let run = |y: Tensor<B, 2>| {
             let grads = (y.clone() * weights.clone()).sum().backward();
             let values = |t: Tensor<burn::backend::Flex, 2>| t.into_data().to_vec::<f32>();

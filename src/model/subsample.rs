@@ -89,7 +89,8 @@ pub fn recorded<B: Backend, C: CheckpointStrategy>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Distribution;
+    use crate::model::normal_tensor;
+    use crate::rng::Rng;
 
     type B = Autodiff<burn::backend::Flex>;
 
@@ -110,11 +111,10 @@ mod tests {
     #[test]
     fn keeps_even_pixels_then_zero_channels_and_sends_the_gradient_back_there() {
         let device = Default::default();
-        B::seed(&device, 3);
-        let x = Tensor::<B, 4>::random([2, 4, 6, 3], Distribution::Normal(0.0, 1.0), &device)
-            .require_grad();
+        let rng = &mut Rng::new(3);
+        let x = normal_tensor::<B, 4>([2, 4, 6, 3], 0.0, 1.0, rng, &device).require_grad();
         // Distinct weights per output element, so each gradient entry is identifiable.
-        let weights = Tensor::<B, 4>::random([2, 2, 3, 6], Distribution::Normal(0.0, 1.0), &device);
+        let weights = normal_tensor::<B, 4>([2, 2, 3, 6], 0.0, 1.0, rng, &device);
         let gradient_of = |y: Tensor<B, 4>| {
             assert_eq!(y.dims(), [2, 2, 3, 6]);
             let grads = (y.clone() * weights.clone()).sum().backward();

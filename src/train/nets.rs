@@ -243,6 +243,8 @@ pub fn read_back<B: Backend>(parts: Vec<Tensor<B, 1>>) -> Vec<f64> {
 pub(crate) mod tests {
     use super::*;
     use crate::config::Shortcut;
+    use crate::model::normal_tensor;
+    use crate::rng::Rng;
     use burn::tensor::Distribution;
 
     pub(crate) type B = burn::backend::Autodiff<burn::backend::Flex>;
@@ -262,8 +264,7 @@ pub(crate) mod tests {
     /// A seeded batch: images `[4, 3, 8, 8]` and labels.
     pub(crate) fn batch(seed: u64) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
         let device = Default::default();
-        B::seed(&device, seed);
-        let images = Tensor::random([4, 3, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let images = normal_tensor([4, 3, 8, 8], 0.0, 1.0, &mut Rng::new(seed), &device);
         let labels = Tensor::from_data([1, 7, 3, 3], &device);
         (images, labels)
     }
@@ -364,6 +365,28 @@ pub(crate) mod tests {
         let kept = after(fork(sgd(0.9, 1e-3).load_record(buffers_of())));
         assert_ne!(changed, kept, "the new momentum applies");
         assert_ne!(changed, after(fork(sgd(0.5, 1e-3))), "the buffers are kept");
+    }
+
+    #[test]
+    fn seeded_batches_ignore_other_threads_draws() {
+        // Tests run in parallel threads of one process and burn keeps one RNG per process: a
+        // batch drawn from it after `B::seed` could get another test's draws in between (a CI
+        // run failed so). Another thread seeding and drawing all along changes nothing here.
+        let device = Default::default();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let first = batch(1).0.into_data();
+        let same = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    B::seed(&device, 42);
+                    let _ = Tensor::<B, 1>::random([256], Distribution::Default, &device);
+                }
+            });
+            let same = (0..200).all(|_| batch(1).0.into_data() == first);
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            same
+        });
+        assert!(same, "a seeded batch changed under another thread's draws");
     }
 
     #[test]

@@ -1,4 +1,6 @@
 use super::*;
+use crate::model::normal_tensor;
+use crate::rng::Rng;
 use burn::module::AutodiffModule;
 use burn::nn::BatchNormConfig;
 
@@ -7,12 +9,7 @@ type B = burn::backend::Autodiff<burn::backend::Flex>;
 #[test]
 fn matches_burns_batch_norm_in_training_and_eval() {
     let device = Default::default();
-    B::seed(&device, 3);
-    let x = Tensor::<B, 4>::random(
-        [4, 3, 5, 6],
-        burn::tensor::Distribution::Normal(1.0, 2.0),
-        &device,
-    );
+    let x = normal_tensor::<B, 4>([4, 3, 5, 6], 1.0, 2.0, &mut Rng::new(3), &device);
     let ours = BatchNorm2d::<B>::new(3, &device);
     let theirs = BatchNormConfig::new(3).init::<B>(&device);
     let a = ours.forward(x.clone());
@@ -77,7 +74,7 @@ fn channels_last_rows_match_channels_first_over_steps_far_from_zero() {
     // the batch mean's EMA after), so compare several steps on inputs whose mean is far from
     // zero against the centred channels-first path: outputs, gradients, running statistics.
     let device = Default::default();
-    B::seed(&device, 11);
+    let rng = &mut Rng::new(11);
     let [first, last] = [Layout::ChannelsFirst, Layout::ChannelsLast].map(|layout| {
         let mut bn = BatchNorm2d::<B>::new(3, &device);
         bn.layout = layout;
@@ -94,9 +91,8 @@ fn channels_last_rows_match_channels_first_over_steps_far_from_zero() {
     };
     let values = |data: TensorData| data.to_vec::<f32>().unwrap();
     for step in 0..4 {
-        let normal = burn::tensor::Distribution::Normal(0.0, 3.0);
-        let x = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device) + offsets.clone();
-        let weights = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device);
+        let x = normal_tensor::<B, 4>([4, 3, 5, 6], 0.0, 3.0, rng, &device) + offsets.clone();
+        let weights = normal_tensor::<B, 4>([4, 3, 5, 6], 0.0, 3.0, rng, &device);
         let [a, b] = [&first, &last].map(|bn| {
             let x = x.clone().require_grad();
             let y = bn.forward_then(x.clone(), &[], true);
@@ -134,10 +130,10 @@ fn channels_last_rows_match_channels_first_over_steps_far_from_zero() {
 #[test]
 fn gradients_match_burns_batch_norm() {
     let device = Default::default();
-    B::seed(&device, 5);
-    let normal = burn::tensor::Distribution::Normal(0.5, 1.5);
-    let x = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device).require_grad();
-    let weights = Tensor::<B, 4>::random([4, 3, 5, 6], normal, &device);
+    let rng = &mut Rng::new(5);
+    let normal = |rng: &mut Rng| normal_tensor::<B, 4>([4, 3, 5, 6], 0.5, 1.5, rng, &device);
+    let x = normal(rng).require_grad();
+    let weights = normal(rng);
     let ours = BatchNorm2d::<B>::new(3, &device);
     let theirs = BatchNormConfig::new(3).init::<B>(&device);
     let tolerance = burn::tensor::Tolerance::absolute(1e-4);
@@ -165,16 +161,17 @@ fn the_tail_inside_the_operation_matches_burns_ops_after_it() {
     // (`ModelBackend::OWN_TAIL`); the default maths of that path must give what batch norm
     // followed by burn's add and ReLU give: outputs, running statistics and every gradient.
     let device = Default::default();
-    B::seed(&device, 17);
-    let normal = burn::tensor::Distribution::Normal(0.5, 1.5);
+    let rng = &mut Rng::new(17);
+    let normal =
+        |dims: [usize; 2], rng: &mut Rng| normal_tensor::<B, 2>(dims, 0.5, 1.5, rng, &device);
     let [n, c] = [40, 3];
     let values = |t: Tensor<burn::backend::Flex, 2>| t.into_data().to_vec::<f32>().unwrap();
     for (with_addend, relu) in [(true, true), (false, true), (true, false)] {
-        let rows = Tensor::<B, 2>::random([n, c], normal, &device).require_grad();
-        let addend = Tensor::<B, 2>::random([n, c], normal, &device).require_grad();
-        let gamma = Tensor::<B, 2>::random([1, c], normal, &device).require_grad();
-        let beta = Tensor::<B, 2>::random([1, c], normal, &device).require_grad();
-        let weights = Tensor::<B, 2>::random([n, c], normal, &device);
+        let rows = normal([n, c], rng).require_grad();
+        let addend = normal([n, c], rng).require_grad();
+        let gamma = normal([1, c], rng).require_grad();
+        let beta = normal([1, c], rng).require_grad();
+        let weights = normal([n, c], rng);
         let factors = || RowFactors {
             running_mean: Tensor::<B, 2>::full([1, c], 0.2, &device),
             running_var: Tensor::<B, 2>::full([1, c], 1.5, &device),
