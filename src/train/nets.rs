@@ -85,15 +85,11 @@ impl<B: TrainBackend> NetState<B> {
         labels: Tensor<B, 1, Int>,
         probe: bool,
     ) -> Pass<B> {
-        self.on_stream(|| self.forward_backward_here(images, labels, probe))
+        self.on_stream(|| self.backward(self.forward(images, labels, probe)))
     }
 
-    fn forward_backward_here(
-        &self,
-        images: Tensor<B, 4>,
-        labels: Tensor<B, 1, Int>,
-        probe: bool,
-    ) -> Pass<B> {
+    /// The forward half of [`Self::forward_backward`]: the autodiff graph, up to the loss.
+    fn forward(&self, images: Tensor<B, 4>, labels: Tensor<B, 1, Int>, probe: bool) -> Forward<B> {
         let (logits, probes) = if probe {
             let (logits, probes) = self.model.forward_probed(images);
             (logits, Some(probes))
@@ -102,12 +98,21 @@ impl<B: TrainBackend> NetState<B> {
         };
         let (loss, correct) = loss_and_correct(logits, labels);
         let stats = [loss.clone().inner(), correct.inner()];
-        let mut raw = loss.backward();
+        Forward {
+            loss,
+            stats,
+            probes,
+        }
+    }
+
+    /// The backward half of [`Self::forward_backward`].
+    fn backward(&self, forward: Forward<B>) -> Pass<B> {
+        let mut raw = forward.loss.backward();
         let grads = GradientsParams::from_module(&mut raw, &self.model);
         Pass {
             grads,
-            stats,
-            probes: probes.map(|p| (p, raw)),
+            stats: forward.stats,
+            probes: forward.probes.map(|p| (p, raw)),
         }
     }
 
@@ -204,20 +209,49 @@ fn own_stream() -> StreamId {
         .unwrap_or_else(|_| StreamId::current())
 }
 
+/// A forward pass waiting for its backward.
+struct Forward<B: TrainBackend> {
+    loss: Tensor<B, 1>,
+    stats: [Tensor<B::InnerBackend, 1>; 2],
+    probes: Option<Probes<B>>,
+}
+
 /// Forward and backward of every net on the same batch. The nets are independent until their
 /// optimiser steps, so each runs on its own thread (two cores: both busy).
+///
+/// Every forward ends before any backward starts. burn-autodiff 0.21 keeps one graph registry per
+/// process, and the clean-up at the end of a backward pass can free a graph step that another
+/// thread's forward is still building: that net's parameter then silently gets no gradient
+/// (tracel-ai/burn#5573, fixed after 0.21; it lost gradients in this crate's tests, which run in
+/// parallel threads). Graphs are built only in the forward, so after the barrier nothing is
+/// building while a backward cleans up.
 pub fn forward_backward_all<B: TrainBackend>(
     nets: &[NetState<B>],
     images: &Tensor<B, 4>,
     labels: &Tensor<B, 1, Int>,
     probe: bool,
 ) -> Vec<Pass<B>> {
+    let forwards_done = std::sync::Barrier::new(nets.len());
     std::thread::scope(|scope| {
         let handles: Vec<_> = nets
             .iter()
             .map(|net| {
                 let (images, labels) = (images.clone(), labels.clone());
-                scope.spawn(move || net.forward_backward(images, labels, probe))
+                let forwards_done = &forwards_done;
+                scope.spawn(move || {
+                    net.on_stream(|| {
+                        // A forward that panics still reaches the barrier, or the others would
+                        // wait for it for ever.
+                        let forward =
+                            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                net.forward(images, labels, probe)
+                            }));
+                        forwards_done.wait();
+                        let forward =
+                            forward.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                        net.backward(forward)
+                    })
+                })
             })
             .collect();
         handles
@@ -387,6 +421,31 @@ pub(crate) mod tests {
             same
         });
         assert!(same, "a seeded batch changed under another thread's draws");
+    }
+
+    #[test]
+    fn a_forward_that_panics_fails_the_step_instead_of_stalling_the_other_nets() {
+        // The nets wait for each other between forward and backward: a net whose forward
+        // panics (here: 3-channel images into a 1-channel stem) must still let the others go.
+        let device = Default::default();
+        let grey = ResNetConfig {
+            in_channels: 1,
+            ..config()
+        };
+        let nets = [
+            NetState::<B>::new(&config(), 0, 0.9, 1e-3, &device),
+            NetState::<B>::new(&grey, 0, 0.9, 1e-3, &device),
+        ];
+        let (images, labels) = batch(1);
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let step = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                forward_backward_all(&nets, &images, &labels, false).len()
+            }));
+            let _ = done.send(step.is_err());
+        });
+        let panicked = result.recv_timeout(std::time::Duration::from_secs(120));
+        assert_eq!(panicked, Ok(true), "the step should panic, not hang");
     }
 
     #[test]
