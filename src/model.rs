@@ -87,7 +87,7 @@ fn seeded<B: Backend, const D: usize>(
     Tensor::from_data(TensorData::new(values, dims), device)
 }
 
-/// Test inputs drawn from resdash's own generator, normal with `mean` and `std`. Tests run in
+/// Test inputs drawn from resdash's own generator, normal with `mean` and `std`. Tests can run in
 /// parallel in one process and burn's backends keep one global RNG behind `Backend::seed`: a
 /// test that seeds it and then draws can get another test's draws in between (seen as a CI
 /// failure of a test comparing two runs on "the same" seeded batch), so no test draws from it.

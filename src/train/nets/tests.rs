@@ -125,7 +125,7 @@ fn reconfiguring_keeps_the_momentum_buffers_and_applies_the_new_rates() {
 
 #[test]
 fn seeded_batches_ignore_other_threads_draws() {
-    // Tests run in parallel threads of one process and burn keeps one RNG per process: a
+    // Tests can run in parallel threads of one process and burn keeps one RNG per process: a
     // batch drawn from it after `B::seed` could get another test's draws in between (a CI
     // run failed so). Another thread seeding and drawing all along changes nothing here.
     let device = Default::default();
