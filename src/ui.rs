@@ -89,6 +89,7 @@ fn render_panel(
 ) {
     let title = match panel {
         Panel::Loss => "Loss (log scale)",
+        Panel::Degradation => "Degradation · error % train/test",
         Panel::Hyper => "Hyperparameters & log",
         other => other.title(),
     };

@@ -2,11 +2,12 @@
 //! error of both nets, eval mode) and a live row for the current depth. The seed paper's
 //! Figure 1, built as you change depth: a plain train error above the shallower depth's is
 //! flagged. Errors in percent, "tr/te" = train/test; the live row uses running batch error.
+//! Where the panel has room below the table (zoomed, or a tall terminal) a legend says so.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Cell, Row, Table};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, Wrap};
 
 use super::theme::Theme;
 use crate::protocol::Net;
@@ -98,9 +99,34 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
         Constraint::Length(12),
         Constraint::Length(11),
     ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .block(block)
-        .column_spacing(1);
-    frame.render_widget(table, area);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let table_height = rows.len() as u16 + 1;
+    let table = Table::new(rows, widths).header(header).column_spacing(1);
+    let legend =
+        Paragraph::new(Span::styled(legend(theme.ascii), theme.dim())).wrap(Wrap { trim: true });
+    let legend_height = legend.line_count(inner.width) as u16;
+    // The legend only where it fits whole, one blank line below the table.
+    if inner.height >= table_height + 1 + legend_height {
+        let [top, _, bottom] = Layout::vertical([
+            Constraint::Length(table_height),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        frame.render_widget(table, top);
+        frame.render_widget(legend, bottom);
+    } else {
+        frame.render_widget(table, inner);
+    }
+}
+
+fn legend(ascii: bool) -> String {
+    let flag = if ascii { "^" } else { "▲" };
+    format!(
+        "Error % = 100 - accuracy, both nets in eval mode when a depth closes (its step limit or \
+         d/D): train on a fixed training subset, test on the test split. {flag} marks a plain net \
+         that trains worse than the shallower one above it: the degradation problem. The \
+         \"now\" row: running batch error over the last {LIVE_WINDOW} steps / latest test error."
+    )
 }
