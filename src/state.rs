@@ -68,6 +68,9 @@ pub struct Dashboard {
     pub test_accuracy: [History; 2],
     pub test_loss: [History; 2],
     pub markers: Vec<Marker>,
+    /// The global step after which each depth after the first began: smoothed curves start
+    /// afresh there (see [`Dashboard::smoothed`]).
+    pub depth_starts: Vec<u64>,
     /// The latest probe report of each net.
     pub probes: [Option<ProbeReport>; 2],
     /// The report before the latest, for trends.
@@ -99,6 +102,7 @@ impl Default for Dashboard {
             test_accuracy: [History::new(SERIES_CAPACITY), History::new(SERIES_CAPACITY)],
             test_loss: [History::new(SERIES_CAPACITY), History::new(SERIES_CAPACITY)],
             markers: Vec::new(),
+            depth_starts: Vec::new(),
             probes: [None, None],
             previous_probes: [None, None],
             flow_history: VecDeque::new(),
@@ -121,6 +125,9 @@ impl Dashboard {
             Event::Started(info) => {
                 self.hyper = Some(info.hyper.clone());
                 self.step = self.step.max(info.start_step);
+                if info.start_step > 0 && self.depth_starts.last() != Some(&info.start_step) {
+                    self.depth_starts.push(info.start_step);
+                }
                 self.probes = [None, None];
                 self.previous_probes = [None, None];
                 self.flow_history.clear();
@@ -254,9 +261,32 @@ impl Dashboard {
         self.dirty = true;
     }
 
+    /// `series` smoothed with weight `alpha` for the newest point, started afresh at each depth
+    /// change: a curve never blends the previous depth's networks into the current ones.
+    pub fn smoothed(&self, series: &History, alpha: f64) -> Vec<(f64, f64)> {
+        let restarts: Vec<f64> = self.depth_starts.iter().map(|&s| s as f64).collect();
+        series.smoothed(alpha, &restarts)
+    }
+
+    /// The newest point of `series` taken at the current depth, if any (an older one belongs
+    /// to other networks).
+    pub fn current(&self, series: &History) -> Option<(f64, f64)> {
+        series.last().filter(|p| self.is_current(p.0))
+    }
+
+    /// Whether global step `x` was taken at the current depth.
+    pub fn is_current(&self, x: f64) -> bool {
+        x > self.start_step() as f64
+    }
+
+    /// The global step after which the current depth began.
+    pub fn start_step(&self) -> u64 {
+        self.info.as_ref().map_or(0, |i| i.start_step)
+    }
+
     /// Steps done at the current depth.
     pub fn depth_step(&self) -> u64 {
-        self.step - self.info.as_ref().map_or(0, |i| i.start_step)
+        self.step - self.start_step()
     }
 
     /// Seconds left to the step limit at the current throughput, if there is a limit.

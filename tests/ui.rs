@@ -241,3 +241,26 @@ fn the_live_degradation_row_gives_way_to_the_summary_at_the_step_limit() {
         "{screen}"
     );
 }
+
+#[test]
+fn after_a_depth_change_the_numbers_are_the_new_networks_only() {
+    let mut d = Dashboard::default();
+    let mut events = script::events(20, 0, 300);
+    events.push(Event::Changed {
+        step: 300,
+        change: resdash::protocol::Change::Depth { from: 20, to: 56 },
+    });
+    // Three steps at depth 56, no evaluation yet: its nets start near chance (5% here).
+    events.extend(script::events(56, 300, 3));
+    for e in &events {
+        d.apply(e);
+    }
+    let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    // Depth 20's smoothed training accuracy (~24% plain) does not leak into depth 56's line, and
+    // depth 20's last test accuracy is not shown as depth 56's.
+    assert!(screen.contains("train plain  5.0% resid  5."), "{screen}");
+    assert!(
+        screen.contains("test  plain   -   resid   -   gap-"),
+        "{screen}"
+    );
+}

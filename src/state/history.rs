@@ -62,12 +62,20 @@ impl History {
         self.last.is_none()
     }
 
-    /// Exponential moving average of the stored points (weight `alpha` for the newest).
-    pub fn smoothed(&self, alpha: f64) -> Vec<(f64, f64)> {
+    /// Exponential moving average of the stored points (weight `alpha` for the newest), started
+    /// afresh at the first point past each of `restarts` (ascending x), so that one average never
+    /// blends two different things (two networks, before and after a depth change).
+    pub fn smoothed(&self, alpha: f64, restarts: &[f64]) -> Vec<(f64, f64)> {
         let mut ema = None;
+        let mut passed = 0;
         self.points
             .iter()
             .map(|&(x, y)| {
+                let now_passed = restarts.iter().take_while(|&&r| x > r).count();
+                if now_passed > passed {
+                    passed = now_passed;
+                    ema = None;
+                }
                 let v = ema.map_or(y, |e: f64| e + alpha * (y - e));
                 ema = Some(v);
                 (x, v)
@@ -97,6 +105,36 @@ mod tests {
         // Averages of a linear series stay on the line.
         assert!(h.points().iter().all(|(x, y)| (x - y).abs() < 1e-9));
         assert_eq!(h.last(), Some((999.0, 999.0)));
+    }
+
+    #[test]
+    fn smoothing_starts_afresh_past_each_restart() {
+        let mut h = History::new(16);
+        for (x, y) in [
+            (1.0, 10.0),
+            (2.0, 10.0),
+            (3.0, 0.0),
+            (4.0, 0.0),
+            (5.0, 4.0),
+            (6.0, 4.0),
+        ] {
+            h.push(x, y);
+        }
+        let ys = |s: Vec<(f64, f64)>| s.into_iter().map(|p| p.1).collect::<Vec<_>>();
+        assert_eq!(
+            ys(h.smoothed(0.5, &[])),
+            [10.0, 10.0, 5.0, 2.5, 3.25, 3.625]
+        );
+        // Restarts after x = 2 and x = 4 (and one before any point): each segment its own.
+        assert_eq!(
+            ys(h.smoothed(0.5, &[0.0, 2.0, 4.0])),
+            [10.0, 10.0, 0.0, 0.0, 4.0, 4.0]
+        );
+        // Two restarts between the same pair of points start it afresh once.
+        assert_eq!(
+            ys(h.smoothed(0.5, &[2.0, 2.5])),
+            [10.0, 10.0, 0.0, 0.0, 2.0, 3.0]
+        );
     }
 
     #[test]

@@ -28,13 +28,19 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     let [numbers, plot] =
         Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
 
-    let smooth = |n: Net| dash.train_accuracy[n.index()].smoothed(SMOOTHING);
+    let smooth = |n: Net| dash.smoothed(&dash.train_accuracy[n.index()], SMOOTHING);
     let train: Vec<Vec<(f64, f64)>> = Net::BOTH.iter().map(|&n| pct_points(&smooth(n))).collect();
     let test: Vec<Vec<(f64, f64)>> = Net::BOTH
         .iter()
         .map(|&n| pct_points(dash.test_accuracy[n.index()].points()))
         .collect();
-    let current = |h: &[Vec<(f64, f64)>], n: Net| h[n.index()].last().map(|p| p.1 / 100.0);
+    // The numbers are the current depth's only: "-" until its networks have a value.
+    let current = |h: &[Vec<(f64, f64)>], n: Net| {
+        h[n.index()]
+            .last()
+            .filter(|p| dash.is_current(p.0))
+            .map(|p| p.1 / 100.0)
+    };
     let gap = |h: &[Vec<(f64, f64)>]| Some(current(h, Net::Residual)? - current(h, Net::Plain)?);
     let row = |label: &'static str, h: &[Vec<(f64, f64)>]| {
         Line::from(vec![

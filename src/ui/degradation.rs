@@ -59,13 +59,12 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
         .filter(|i| dash.depth_step() > 0 && !closed(i.depth))
     {
         // Running batch error over the last steps at this depth, and the latest test error.
-        let start = info.start_step as f64;
         let train = |n: Net| {
             let recent: Vec<f64> = dash.train_accuracy[n.index()]
                 .points()
                 .iter()
                 .rev()
-                .take_while(|p| p.0 > start)
+                .take_while(|p| dash.is_current(p.0))
                 .take(LIVE_WINDOW)
                 .map(|p| p.1)
                 .collect();
@@ -73,9 +72,7 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
                 .then(|| 100.0 * (1.0 - recent.iter().sum::<f64>() / recent.len() as f64))
         };
         let test = |n: Net| {
-            dash.test_accuracy[n.index()]
-                .last()
-                .filter(|p| p.0 > start)
+            dash.current(&dash.test_accuracy[n.index()])
                 .map(|p| 100.0 * (1.0 - p.1))
         };
         let cell = |n: Net| match (train(n), test(n)) {

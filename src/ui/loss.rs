@@ -31,7 +31,7 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
         .collect();
     let smooth: Vec<Vec<(f64, f64)>> = Net::BOTH
         .iter()
-        .map(|n| log(&dash.loss[n.index()].smoothed(SMOOTHING)))
+        .map(|n| log(&dash.smoothed(&dash.loss[n.index()], SMOOTHING)))
         .collect();
     let xs = x_span(raw.iter().flatten().map(|p| p.0));
     let ys = bounds(raw.iter().flatten().map(|p| p.1)).unwrap_or([-1.0, 1.0]);
