@@ -131,6 +131,12 @@ impl<B: TrainBackend> Trainer<B> {
         self.depth_start_step = state.depth_start_step;
         self.sampler = Sampler::new(self.config.run.seed, self.data.train.len(), state.cursor);
         self.summaries = state.summaries;
+        // A checkpoint written after the depth's summary row (at its step limit) must not have
+        // that row written again.
+        self.summarized = self
+            .summaries
+            .iter()
+            .any(|s| s.depth == self.config.model.depth && s.steps == self.depth_step());
         self.run_id = state.run_id;
         self.resumed_from = Some(dir.to_path_buf());
         Ok(())
@@ -200,6 +206,14 @@ impl<B: TrainBackend> Trainer<B> {
         }
     }
 
+    /// The step limit: the depth's summary row (once), then `Finished`.
+    fn finish(&mut self) {
+        if !self.summarized {
+            self.summarize();
+        }
+        self.set_state(RunState::Finished);
+    }
+
     fn is_waiting(&self) -> bool {
         matches!(
             self.state,
@@ -222,6 +236,14 @@ impl<B: TrainBackend> Trainer<B> {
                 step: self.step,
                 change,
             });
+            // The degradation table as it was, for whoever watches this run now.
+            for summary in &self.summaries {
+                self.events.emit(Event::DepthSummary(summary.clone()));
+            }
+            // Resumed at the step limit: finished, as the run was, not one step past it.
+            if self.at_step_limit() {
+                self.finish();
+            }
         }
         loop {
             loop {
@@ -334,9 +356,7 @@ impl<B: TrainBackend> Trainer<B> {
             self.checkpoint();
         }
         if self.at_step_limit() {
-            self.summarize();
-            self.summarized = true;
-            self.set_state(RunState::Finished);
+            self.finish();
         } else if self.state == RunState::Stepping {
             self.steps_left = self.steps_left.saturating_sub(1);
             if self.steps_left == 0 {

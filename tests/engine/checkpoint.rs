@@ -1,4 +1,4 @@
-use resdash::protocol::{Command, Event, Fault};
+use resdash::protocol::{Command, DepthSummary, Event, Fault, RunState};
 use resdash::train::{CheckpointState, spawn};
 
 use super::support::{collect, is_finished, losses, run_to_limit, setup, tiny_config};
@@ -48,6 +48,79 @@ fn resume_continues_exactly_where_a_straight_run_goes() {
     joined.extend(losses(&resumed));
     // Flex and ndarray are deterministic on one machine: bit-exact.
     assert_eq!(joined, straight);
+}
+
+/// The degradation rows among `events`.
+fn summaries(events: &[Event]) -> Vec<DepthSummary> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::DepthSummary(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_resumed_at_its_step_limit_is_finished_and_shows_its_degradation_table() {
+    let mut config = tiny_config();
+    config.run.max_steps = 2;
+    let dir = tempfile::tempdir().unwrap();
+    // Depth 8 to its limit, then depth 14 to its limit, then a checkpoint.
+    let mut handle = spawn(setup(config.clone(), dir.path(), None)).unwrap();
+    let mut first = collect(&mut handle, is_finished);
+    handle
+        .commands
+        .send(Command::SetDepth { depth: 14 })
+        .unwrap();
+    first.extend(collect(&mut handle, is_finished));
+    handle.commands.send(Command::Checkpoint).unwrap();
+    let path = collect(&mut handle, |e| matches!(e, Event::Checkpointed { .. }))
+        .into_iter()
+        .find_map(|e| match e {
+            Event::Checkpointed { path, .. } => Some(path),
+            _ => None,
+        })
+        .expect("checkpoint written");
+    handle.commands.send(Command::Quit).unwrap();
+    collect(&mut handle, |_| false);
+    let table = summaries(&first);
+    assert_eq!(
+        table.iter().map(|s| (s.depth, s.steps)).collect::<Vec<_>>(),
+        [(8, 2), (14, 2)]
+    );
+
+    let mut deeper = config;
+    deeper.model.depth = 14;
+    let resumed = run_to_limit(deeper, dir.path(), Some(path.into()));
+    // As if never stopped: no step past the limit, the same rows, finished at the same step.
+    assert_eq!(losses(&resumed), []);
+    assert_eq!(summaries(&resumed), table);
+    assert!(
+        resumed.iter().any(|e| matches!(
+            e,
+            Event::State {
+                step: 4,
+                state: RunState::Finished
+            }
+        )),
+        "{resumed:#?}"
+    );
+}
+
+#[test]
+fn a_periodic_checkpoint_at_the_step_limit_resumes_to_the_same_summary_row() {
+    // `run.checkpoint_every` writes the limit step's checkpoint before the summary row exists.
+    let mut config = tiny_config();
+    config.run.max_steps = 2;
+    config.run.checkpoint_every = 2;
+    let dir = tempfile::tempdir().unwrap();
+    let straight = run_to_limit(config.clone(), dir.path(), None);
+    let path = dir.path().join("checkpoints/step-000002");
+    let resumed = run_to_limit(config, dir.path(), Some(path));
+    assert_eq!(losses(&resumed), []);
+    assert_eq!(summaries(&resumed), summaries(&straight));
+    assert_eq!(summaries(&straight).len(), 1);
 }
 
 #[test]

@@ -43,6 +43,7 @@ impl<B: TrainBackend> Trainer<B> {
         };
         self.summaries.retain(|s| s.depth != summary.depth);
         self.summaries.push(summary.clone());
+        self.summarized = true;
         self.events.emit(Event::DepthSummary(summary));
     }
 
