@@ -57,8 +57,10 @@ pub struct Dashboard {
     pub info: Option<RunInfo>,
     pub state: RunState,
     pub step: u64,
-    pub epoch: u64,
-    pub lr: f64,
+    /// Epoch and learning rate of the latest step at the current depth (`None` before it: a
+    /// new depth restarts both, and a resumed run has not stepped yet).
+    pub epoch: Option<u64>,
+    pub lr: Option<f64>,
     pub hyper: Option<HyperState>,
     /// Batch loss per step, `[plain, residual]`.
     pub loss: [History; 2],
@@ -94,8 +96,8 @@ impl Default for Dashboard {
             info: None,
             state: RunState::WarmingUp,
             step: 0,
-            epoch: 0,
-            lr: 0.0,
+            epoch: None,
+            lr: None,
             hyper: None,
             loss: [History::new(SERIES_CAPACITY), History::new(SERIES_CAPACITY)],
             train_accuracy: [History::new(SERIES_CAPACITY), History::new(SERIES_CAPACITY)],
@@ -125,6 +127,8 @@ impl Dashboard {
             Event::Started(info) => {
                 self.hyper = Some(info.hyper.clone());
                 self.step = self.step.max(info.start_step);
+                self.epoch = None;
+                self.lr = None;
                 if info.start_step > 0 && self.depth_starts.last() != Some(&info.start_step) {
                     self.depth_starts.push(info.start_step);
                 }
@@ -149,8 +153,8 @@ impl Dashboard {
             }
             Event::Step(s) => {
                 self.step = s.step;
-                self.epoch = s.epoch;
-                self.lr = s.lr;
+                self.epoch = Some(s.epoch);
+                self.lr = Some(s.lr);
                 let x = s.step as f64;
                 for net in Net::BOTH {
                     let score = s.scores[net.index()];

@@ -31,10 +31,11 @@ pub mod theme;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use crate::control::{Panel, View};
 use crate::keymap::hints;
+use crate::protocol::RunState;
 use crate::state::Dashboard;
 pub use theme::Theme;
 
@@ -135,7 +136,20 @@ fn status_bar(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme) {
 /// A panel that has nothing to show yet says why.
 fn waiting(frame: &mut Frame, area: Rect, block: Block, message: &str, theme: Theme) {
     frame.render_widget(
-        Paragraph::new(Span::styled(message.to_string(), theme.dim())).block(block),
+        Paragraph::new(Span::styled(message.to_string(), theme.dim()))
+            .wrap(Wrap { trim: true })
+            .block(block),
         area,
     );
+}
+
+/// What a panel says before it has `what` (e.g. "step") to draw: a resumed run that is already
+/// at its step limit will not step until another depth starts, so it says that instead.
+fn nothing_yet(dash: &Dashboard, what: &str) -> String {
+    if dash.state == RunState::Finished {
+        "no steps yet in this process: it resumed a depth at its step limit (d/D starts another)"
+            .into()
+    } else {
+        format!("waiting for the first {what}…")
+    }
 }

@@ -264,3 +264,51 @@ fn after_a_depth_change_the_numbers_are_the_new_networks_only() {
         "{screen}"
     );
 }
+
+#[test]
+fn a_run_resumed_at_its_step_limit_shows_its_table_and_no_stale_numbers() {
+    let mut d = Dashboard::default();
+    let mut info = script::info(56, 300);
+    info.max_steps = 180;
+    let row = |depth, plain, resid| {
+        Event::DepthSummary(DepthSummary {
+            depth,
+            steps: 180,
+            train_error: [plain, resid],
+            test_error: [plain + 1.0, resid + 1.0],
+        })
+    };
+    for e in [
+        Event::Started(info),
+        Event::State {
+            step: 480,
+            state: RunState::WarmingUp,
+        },
+        Event::Changed {
+            step: 480,
+            change: resdash::protocol::Change::Resumed {
+                from: "runs/x/checkpoints/step-000480".into(),
+            },
+        },
+        row(20, 24.1, 12.3),
+        row(56, 86.0, 63.2),
+        Event::State {
+            step: 480,
+            state: RunState::Finished,
+        },
+    ] {
+        d.apply(&e);
+    }
+    let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    for expected in [
+        "resdash STEP LIMIT · synthetic 1x16x16 · flex · depth 56 · step 480\n",
+        "no steps yet in this process",
+        "20      180    24.1/25.1   12.3/13.3",
+        "56      180    86.0/87.0 ▲ 63.2/64.2",
+        "lr       - (base 0.1)",
+        "step 480: resumed",
+    ] {
+        assert!(screen.contains(expected), "{expected:?} in\n{screen}");
+    }
+    assert!(!screen.contains(" ep "), "{screen}");
+}

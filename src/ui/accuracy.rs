@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Chart, Paragraph};
 
 use super::chart::{marker_dataset, marker_lines, series, x_axis};
 use super::theme::Theme;
-use super::waiting;
+use super::{nothing_yet, waiting};
 use crate::protocol::Net;
 use crate::state::Dashboard;
 
@@ -21,7 +21,7 @@ fn pct(v: Option<f64>) -> String {
 
 pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, block: Block) {
     if dash.train_accuracy[0].is_empty() {
-        return waiting(frame, area, block, "waiting for the first step…", theme);
+        return waiting(frame, area, block, &nothing_yet(dash, "step"), theme);
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Chart, Paragraph};
 
 use super::chart::{block_axis, bounds, series, y_axis};
 use super::theme::Theme;
-use super::waiting;
+use super::{nothing_yet, waiting};
 use crate::protocol::{Net, ProbeReport};
 use crate::state::Dashboard;
 
@@ -27,13 +27,7 @@ fn trend(now: f64, before: Option<f64>) -> &'static str {
 
 pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, block: Block) {
     let (Some(plain), Some(residual)) = (&dash.probes[0], &dash.probes[1]) else {
-        return waiting(
-            frame,
-            area,
-            block,
-            "waiting for the first probe step…",
-            theme,
-        );
+        return waiting(frame, area, block, &nothing_yet(dash, "probe step"), theme);
     };
     let inner = block.inner(area);
     frame.render_widget(block, area);

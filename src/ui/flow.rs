@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Chart, LegendPosition, Paragraph, Widget};
 
 use super::chart::{block_axis, bounds, series, y_axis};
 use super::theme::Theme;
-use super::waiting;
+use super::{nothing_yet, waiting};
 use crate::protocol::{Net, ProbeReport};
 use crate::state::{Dashboard, FlowSample};
 
@@ -40,7 +40,7 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
             frame,
             area,
             block,
-            &format!("waiting for the first probe step (every {every} steps)…"),
+            &nothing_yet(dash, &format!("probe step (every {every} steps)")),
             theme,
         );
     };

@@ -56,7 +56,13 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme) {
         parts.push((6, i.backend.clone()));
         parts.push((1, format!("depth {}", i.depth)));
     }
-    parts.push((0, format!("step {} ep {}", dash.step, dash.epoch)));
+    parts.push((
+        0,
+        match dash.epoch {
+            Some(epoch) => format!("step {} ep {epoch}", dash.step),
+            None => format!("step {}", dash.step),
+        },
+    ));
     if let Some(rate) = dash.images_per_sec {
         parts.push((2, format!("{rate:.0} img/s")));
     }

@@ -32,7 +32,10 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     let mut lines = vec![
         Line::from(vec![
             Span::styled(format!("{:<9}", "lr"), theme.dim()),
-            Span::styled(format!("{:.4}", dash.lr), theme.highlight()),
+            Span::styled(
+                dash.lr.map_or_else(|| "-".into(), |lr| format!("{lr:.4}")),
+                theme.highlight(),
+            ),
             Span::styled(format!(" (base {})", h.lr), theme.dim()),
         ]),
         kv(

@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Chart, LegendPosition};
 
 use super::chart::{bounds, marker_dataset, marker_lines, series, x_axis, x_span, y_axis};
 use super::theme::Theme;
-use super::waiting;
+use super::{nothing_yet, waiting};
 use crate::protocol::Net;
 use crate::state::Dashboard;
 
@@ -16,7 +16,7 @@ const SMOOTHING: f64 = 0.05;
 
 pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, block: Block) {
     if dash.loss[0].is_empty() {
-        return waiting(frame, area, block, "waiting for the first step…", theme);
+        return waiting(frame, area, block, &nothing_yet(dash, "step"), theme);
     }
     let log = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
         points
