@@ -55,13 +55,15 @@ fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, Term
     Ok((terminal, guard))
 }
 
-/// Runs the dashboard until the user quits or the trainer stops for good.
+/// Runs the dashboard, starting from `dash` (empty, or a resumed run's past), until the user
+/// quits or the trainer stops for good.
 pub async fn run(
     mut handle: TrainerHandle,
     mut log: RunLog,
     fps: u32,
     theme: Theme,
     mut view: View,
+    mut dash: Dashboard,
 ) -> std::io::Result<Outcome> {
     let (mut terminal, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
@@ -69,7 +71,6 @@ pub async fn run(
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = unix_signal(tokio::signal::unix::SignalKind::hangup())?;
-    let mut dash = Dashboard::default();
     let mut outcome = Outcome::Done;
     let mut quit_deadline: Option<tokio::time::Instant> = None;
     let mut log_failed = false;

@@ -13,7 +13,8 @@ use clap::Parser;
 use resdash::cli::{Cli, Commands};
 use resdash::config::Config;
 use resdash::headless::{self, HeadlessOptions, Outcome};
-use resdash::runlog::{RunLog, new_run_id};
+use resdash::runlog::{RunLog, new_run_id, replay};
+use resdash::state::Dashboard;
 use resdash::train::{CheckpointState, TrainerSetup, spawn};
 use resdash::{data, sweep};
 
@@ -139,7 +140,16 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             outcome
         }
         _ if headless => runtime.block_on(headless::run(handle, log, &options)),
-        _ => runtime.block_on(resdash::app::run(handle, log, fps, theme, view))?,
+        _ => {
+            // Resuming, the dashboard shows the run's past from its logs, not just what follows.
+            let dash = cli
+                .resume
+                .as_deref()
+                .map_or_else(Dashboard::default, |dir| {
+                    Dashboard::replayed(&replay::before_checkpoint(dir))
+                });
+            runtime.block_on(resdash::app::run(handle, log, fps, theme, view, dash))?
+        }
     };
     report_run_dir(&run_dir, outcome);
     Ok(ExitCode::from(outcome.exit_code()))

@@ -1,5 +1,8 @@
 //! The run directory: `runs/<id>/config.toml` (the resolved config) and `metrics.jsonl` (every
-//! event, one JSON object per line, each with the schema version and seconds since start).
+//! event, one JSON object per line, each with the schema version and seconds since start);
+//! `replay` reads a run's past back from it.
+
+pub mod replay;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

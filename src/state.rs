@@ -9,6 +9,8 @@ use std::collections::VecDeque;
 
 pub use history::History;
 
+use crate::runlog::replay::Past;
+
 use crate::protocol::{
     Change, DepthSummary, Event, Fault, HyperState, Net, ProbeReport, RunInfo, RunState,
 };
@@ -120,6 +122,31 @@ impl Default for Dashboard {
 }
 
 impl Dashboard {
+    /// A dashboard that starts from a resumed run's past (see [`crate::runlog::replay`]): its
+    /// curves, markers and degradation rows up to the checkpoint, and a log line saying where
+    /// they came from or why some are missing.
+    pub fn replayed(past: &Past) -> Self {
+        let mut dash = Self::default();
+        for event in &past.events {
+            dash.apply(event);
+        }
+        if !past.logs.is_empty() {
+            let logs: Vec<String> = past.logs.iter().map(|l| l.display().to_string()).collect();
+            dash.push_log(
+                Level::Info,
+                format!(
+                    "history: {} events from {}",
+                    past.events.len(),
+                    logs.join(", ")
+                ),
+            );
+        }
+        for problem in &past.problems {
+            dash.push_log(Level::Warning, format!("history incomplete: {problem}"));
+        }
+        dash
+    }
+
     /// Folds one event into the state.
     pub fn apply(&mut self, event: &Event) {
         self.dirty = true;
@@ -127,14 +154,22 @@ impl Dashboard {
             Event::Started(info) => {
                 self.hyper = Some(info.hyper.clone());
                 self.step = self.step.max(info.start_step);
-                self.epoch = None;
-                self.lr = None;
-                if info.start_step > 0 && self.depth_starts.last() != Some(&info.start_step) {
-                    self.depth_starts.push(info.start_step);
+                // A resumed run announces the depth it was at again: that is not a new depth,
+                // and what the past showed of it stays.
+                let same_depth = self
+                    .info
+                    .as_ref()
+                    .is_some_and(|i| (i.depth, i.start_step) == (info.depth, info.start_step));
+                if !same_depth {
+                    self.epoch = None;
+                    self.lr = None;
+                    if info.start_step > 0 {
+                        self.depth_starts.push(info.start_step);
+                    }
+                    self.probes = [None, None];
+                    self.previous_probes = [None, None];
+                    self.flow_history.clear();
                 }
-                self.probes = [None, None];
-                self.previous_probes = [None, None];
-                self.flow_history.clear();
                 self.push_log(
                     Level::Info,
                     format!(

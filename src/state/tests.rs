@@ -117,3 +117,63 @@ fn eta_follows_the_step_limit_and_throughput() {
     }));
     assert!(d.eta_secs().is_some());
 }
+
+#[test]
+fn a_resumed_dashboard_keeps_its_past_when_the_trainer_announces_the_same_depth_again() {
+    let mut events = script::events(20, 0, 100);
+    events.push(Event::Checkpointed {
+        step: 100,
+        path: "runs/a/checkpoints/step-000100".into(),
+    });
+    let past = Past {
+        events,
+        logs: vec!["runs/a/metrics.jsonl".into()],
+        problems: vec!["runs/0/metrics.jsonl: No such file or directory".into()],
+    };
+    let mut d = Dashboard::replayed(&past);
+    let before = (
+        d.loss[0].points().len(),
+        d.lr,
+        d.epoch,
+        d.flow_history.len(),
+    );
+    // What a trainer resumed from that checkpoint sends first.
+    d.apply(&Event::Started(script::info(20, 0)));
+    d.apply(&Event::Changed {
+        step: 100,
+        change: Change::Resumed {
+            from: "runs/a/checkpoints/step-000100".into(),
+        },
+    });
+    assert_eq!(
+        (
+            d.loss[0].points().len(),
+            d.lr,
+            d.epoch,
+            d.flow_history.len()
+        ),
+        before
+    );
+    assert!(
+        before.0 > 0 && before.1.is_some() && before.3 > 0,
+        "{before:?}"
+    );
+    assert!(d.probes[0].is_some() && d.probes[1].is_some());
+    assert_eq!(d.step, 100);
+    assert!(d.depth_starts.is_empty());
+    let log: Vec<&str> = d.log.iter().map(|l| l.text.as_str()).collect();
+    assert!(
+        log.contains(&"history: 113 events from runs/a/metrics.jsonl"),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("history incomplete: runs/0/metrics.jsonl")),
+        "{log:?}"
+    );
+
+    // A real depth change still starts afresh.
+    d.apply(&Event::Started(script::info(56, 100)));
+    assert!(d.probes[0].is_none() && d.lr.is_none() && d.flow_history.is_empty());
+    assert_eq!(d.depth_starts, [100]);
+}
