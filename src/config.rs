@@ -19,10 +19,11 @@ pub use validate::DEPTH_LADDER;
 /// is allowed; the CLI exits with status 2 on it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    // Not `source`: thiserror would make it the error's cause, and `{:#}` would print it twice.
+    #[error("cannot read config file {path}: {problem}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        problem: std::io::Error,
     },
     #[error("{origin}: {message}")]
     Parse { origin: String, message: String },
@@ -219,9 +220,9 @@ impl Config {
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
         let (text, origin) = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(path).map_err(|problem| ConfigError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    problem,
                 })?;
                 (text, path.display().to_string())
             }

@@ -209,6 +209,17 @@ fn a_bad_config_exits_2_naming_file_key_and_allowed_values() {
     let out = resdash(&["--headless", "--backend", "tpu"], dir.path());
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("run.backend"), "{}", stderr(&out));
+
+    // Said once: the cause is part of the message, not repeated as its source.
+    let missing = dir.path().join("missing.toml");
+    let out = resdash(
+        &["--headless", "--config", missing.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("missing.toml"), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
 #[test]
