@@ -15,6 +15,11 @@ use resdash::state::{Dashboard, script};
 use resdash::ui::{self, Theme};
 
 fn running() -> Dashboard {
+    two_depths(180)
+}
+
+/// Depth 20 for 300 steps and its summary row, then `steps_at_56` steps at depth 56.
+fn two_depths(steps_at_56: u64) -> Dashboard {
     let mut d = Dashboard::default();
     let mut events = script::events(20, 0, 300);
     events.push(Event::DepthSummary(DepthSummary {
@@ -27,7 +32,7 @@ fn running() -> Dashboard {
         step: 300,
         change: resdash::protocol::Change::Depth { from: 20, to: 56 },
     });
-    events.extend(script::events(56, 300, 180));
+    events.extend(script::events(56, 300, steps_at_56));
     for e in &events {
         d.apply(e);
     }
@@ -244,17 +249,8 @@ fn the_live_degradation_row_gives_way_to_the_summary_at_the_step_limit() {
 
 #[test]
 fn after_a_depth_change_the_numbers_are_the_new_networks_only() {
-    let mut d = Dashboard::default();
-    let mut events = script::events(20, 0, 300);
-    events.push(Event::Changed {
-        step: 300,
-        change: resdash::protocol::Change::Depth { from: 20, to: 56 },
-    });
     // Three steps at depth 56, no evaluation yet: its nets start near chance (5% here).
-    events.extend(script::events(56, 300, 3));
-    for e in &events {
-        d.apply(e);
-    }
+    let d = two_depths(3);
     let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
     // Depth 20's smoothed training accuracy (~24% plain) does not leak into depth 56's line, and
     // depth 20's last test accuracy is not shown as depth 56's.
