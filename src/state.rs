@@ -9,11 +9,10 @@ use std::collections::VecDeque;
 
 pub use history::History;
 
-use crate::runlog::replay::Past;
-
 use crate::protocol::{
     Change, DepthSummary, Event, Fault, HyperState, Net, ProbeReport, RunInfo, RunState,
 };
+use crate::runlog::replay::Past;
 
 /// Points kept per time series; older points are merged pairwise (see [`History`]).
 pub const SERIES_CAPACITY: usize = 2_048;
