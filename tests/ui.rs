@@ -308,3 +308,25 @@ fn a_run_resumed_at_its_step_limit_shows_its_table_and_no_stale_numbers() {
     }
     assert!(!screen.contains(" ep "), "{screen}");
 }
+
+#[test]
+fn the_log_pane_always_shows_the_newest_entry_and_the_checkpoint_path_s_end() {
+    let mut d = running();
+    d.apply(&Event::Checkpointed {
+        step: 480,
+        path: "runs/20261203-142118/checkpoints/step-000480".into(),
+    });
+    d.note(
+        resdash::state::Level::Info,
+        "a long entry that needs two rows of the log pane at 120x40: \
+         runs/20261203-142118/checkpoints/step-000480",
+    );
+    d.note(resdash::state::Level::Info, "the newest entry");
+    let screen = text(&draw(&d, &View::default(), Theme::default(), LARGE));
+    assert!(screen.contains("the newest entry"), "{screen}");
+    let small = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    assert!(
+        small.contains("│ckpt     …2118/checkpoints/step-000480│"),
+        "{small}"
+    );
+}

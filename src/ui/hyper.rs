@@ -59,27 +59,63 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
         ),
     ];
     if let Some((step, path)) = &dash.last_checkpoint {
-        lines.push(kv("ckpt", format!("step {step}: {path}")));
+        // The path's end is what tells checkpoints apart: cut from the left when it is long.
+        let room = usize::from(inner.width).saturating_sub(9);
+        lines.push(kv("ckpt", keep_end(&format!("step {step}: {path}"), room)));
     }
     let [top, log] =
         Layout::vertical([Constraint::Length(lines.len() as u16), Constraint::Fill(1)])
             .areas(inner);
     frame.render_widget(Paragraph::new(lines), top);
-    let rows = log.height as usize;
-    let entries: Vec<Line> = dash
-        .log
-        .iter()
-        .rev()
-        .take(rows)
-        .rev()
-        .map(|e| {
-            let style = match e.level {
-                Level::Info => theme.dim(),
-                Level::Warning => theme.warning(),
-                Level::Fault => theme.fault(),
-            };
-            Line::from(Span::styled(e.text.clone(), style))
-        })
-        .collect();
+    // The newest entries that fit whole, each wrapped to as many rows as it needs.
+    let mut rows = usize::from(log.height);
+    let mut entries: Vec<Line> = Vec::new();
+    for e in dash.log.iter().rev() {
+        let style = match e.level {
+            Level::Info => theme.dim(),
+            Level::Warning => theme.warning(),
+            Level::Fault => theme.fault(),
+        };
+        let line = Line::from(Span::styled(e.text.clone(), style));
+        let height = Paragraph::new(line.clone())
+            .wrap(Wrap { trim: true })
+            .line_count(log.width);
+        if height > rows {
+            // The newest entry alone is taller than the pane: its start, rather than nothing.
+            if entries.is_empty() {
+                entries.push(line);
+            }
+            break;
+        }
+        rows -= height;
+        entries.push(line);
+    }
+    entries.reverse();
     frame.render_widget(Paragraph::new(entries).wrap(Wrap { trim: true }), log);
+}
+
+/// `text` if it has at most `width` characters, else "…" and its last `width - 1`.
+fn keep_end(text: &str, width: usize) -> String {
+    let len = text.chars().count();
+    if len <= width {
+        return text.to_string();
+    }
+    let tail: String = text.chars().skip(len + 1 - width.max(1)).collect();
+    format!("…{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_end;
+
+    #[test]
+    fn keep_end_cuts_from_the_left() {
+        assert_eq!(
+            keep_end("step 800: runs/a/checkpoints/step-000800", 100),
+            "step 800: runs/a/checkpoints/step-000800"
+        );
+        assert_eq!(keep_end("abcdef", 4), "…def");
+        assert_eq!(keep_end("abcdef", 6), "abcdef");
+        assert_eq!(keep_end("abcdef", 1), "…");
+    }
 }
