@@ -224,10 +224,6 @@ impl<B: TrainBackend> Trainer<B> {
     /// Runs until `Quit` or until the command channel closes.
     pub fn run(mut self) {
         self.events.emit(Event::Started(self.info()));
-        self.events.emit(Event::State {
-            step: self.step,
-            state: self.state,
-        });
         if let Some(dir) = self.resumed_from.take() {
             let change = Change::Resumed {
                 from: dir.display().to_string(),
@@ -240,10 +236,16 @@ impl<B: TrainBackend> Trainer<B> {
             for summary in &self.summaries {
                 self.events.emit(Event::DepthSummary(summary.clone()));
             }
-            // Resumed at the step limit: finished, as the run was, not one step past it.
-            if self.at_step_limit() {
-                self.finish();
-            }
+        }
+        if self.at_step_limit() {
+            // Resumed at the step limit: finished, as the run was, not one step past it (and
+            // not "warming up" for a step that will not come).
+            self.finish();
+        } else {
+            self.events.emit(Event::State {
+                step: self.step,
+                state: self.state,
+            });
         }
         loop {
             loop {

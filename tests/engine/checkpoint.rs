@@ -96,6 +96,13 @@ fn a_run_resumed_at_its_step_limit_is_finished_and_shows_its_degradation_table()
     // As if never stopped: no step past the limit, the same rows, finished at the same step.
     assert_eq!(losses(&resumed), []);
     assert_eq!(summaries(&resumed), table);
+    // Straight to finished: no "warming up" for a step that will not come.
+    assert!(
+        !resumed
+            .iter()
+            .any(|e| matches!(e, Event::State { state, .. } if *state != RunState::Finished)),
+        "{resumed:#?}"
+    );
     assert!(
         resumed.iter().any(|e| matches!(
             e,
