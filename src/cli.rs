@@ -17,7 +17,8 @@ pub struct Cli {
     /// Run the trainer without the dashboard and print progress on stderr.
     #[arg(long, global = true)]
     pub headless: bool,
-    /// Continue from a checkpoint directory (`runs/<id>/checkpoints/step-NNNNNN`).
+    /// Continue from a checkpoint directory (`runs/<id>/checkpoints/step-NNNNNN`), or from the
+    /// newest checkpoint of a run directory (`runs/<id>`).
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
     /// Stop after this many seconds of wall time (headless).

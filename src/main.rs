@@ -15,7 +15,7 @@ use resdash::config::Config;
 use resdash::headless::{self, HeadlessOptions, Outcome};
 use resdash::runlog::{RunLog, new_run_id, replay};
 use resdash::state::Dashboard;
-use resdash::train::{CheckpointState, TrainerSetup, spawn};
+use resdash::train::{CheckpointState, TrainerSetup, checkpoint, spawn};
 use resdash::{data, sweep};
 
 fn main() -> ExitCode {
@@ -30,9 +30,9 @@ fn main() -> ExitCode {
 }
 
 /// Defaults ← (`--config` file | the checkpoint's config) ← `--set` and flags.
-fn resolve_config(cli: &Cli) -> anyhow::Result<Config> {
+fn resolve_config(cli: &Cli, resume: Option<&Path>) -> anyhow::Result<Config> {
     let overrides = cli.run.overrides();
-    if let Some(dir) = &cli.resume {
+    if let Some(dir) = resume {
         if cli.run.config.is_some() {
             bail!(
                 "--resume uses the config saved in the checkpoint; drop --config (use --set to change a key)"
@@ -50,7 +50,14 @@ fn resolve_config(cli: &Cli) -> anyhow::Result<Config> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
-    let mut config = resolve_config(cli)?;
+    // `--resume runs/<id>` means that run's newest checkpoint.
+    let resume = cli.resume.as_deref().map(checkpoint::locate).transpose()?;
+    if let (Some(given), Some(found)) = (&cli.resume, &resume) {
+        if given != found {
+            eprintln!("note   resuming from {} (the newest)", found.display());
+        }
+    }
+    let mut config = resolve_config(cli, resume.as_deref())?;
     let sweep_depths = match &cli.command {
         Some(Commands::Sweep { depths, steps, .. }) => {
             let steps = steps.unwrap_or(config.run.max_steps);
@@ -114,7 +121,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         data: Arc::new(data),
         run_id,
         run_dir: run_dir.clone(),
-        resume: cli.resume.clone(),
+        resume: resume.clone(),
     };
     let options = HeadlessOptions {
         max_time: cli.max_time.map(Duration::from_secs_f64),
@@ -142,12 +149,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         _ if headless => runtime.block_on(headless::run(handle, log, &options)),
         _ => {
             // Resuming, the dashboard shows the run's past from its logs, not just what follows.
-            let dash = cli
-                .resume
-                .as_deref()
-                .map_or_else(Dashboard::default, |dir| {
-                    Dashboard::replayed(&replay::before_checkpoint(dir))
-                });
+            let dash = resume.as_deref().map_or_else(Dashboard::default, |dir| {
+                Dashboard::replayed(&replay::before_checkpoint(dir))
+            });
             runtime.block_on(resdash::app::run(handle, log, fps, theme, view, dash))?
         }
     };

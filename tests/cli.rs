@@ -285,7 +285,7 @@ fn a_checkpoint_resumes_from_the_command_line() {
         "--max-steps",
         "4",
         "--set",
-        "run.checkpoint_every=4",
+        "run.checkpoint_every=2",
     ];
     args.extend(TINY);
     let out = resdash(&args, dir.path());
@@ -313,6 +313,39 @@ fn a_checkpoint_resumes_from_the_command_line() {
     assert!(out.status.success(), "{err}");
     assert!(
         err.contains("step        6") || err.contains("depth  8 after 6 steps"),
+        "{err}"
+    );
+
+    // The run directory itself: its newest checkpoint (step 4, not step 2).
+    let out = resdash(
+        &[
+            "--headless",
+            "--resume",
+            run.to_str().unwrap(),
+            "--max-steps",
+            "5",
+        ],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("resuming from") && err.contains("step-000004 (the newest)"),
+        "{err}"
+    );
+    assert!(err.contains("depth  8 after 5 steps"), "{err}");
+
+    // A run directory with no checkpoint says how to get one.
+    std::fs::remove_dir_all(run.join("checkpoints/step-000002")).unwrap();
+    std::fs::remove_dir_all(&ckpt).unwrap();
+    let out = resdash(
+        &["--headless", "--resume", run.to_str().unwrap()],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("holds no checkpoint yet") && err.contains("run.checkpoint_every"),
         "{err}"
     );
 }

@@ -32,6 +32,10 @@ pub enum CheckpointError {
     )]
     NotACheckpoint { path: PathBuf, problem: String },
     #[error(
+        "{path} holds no checkpoint yet (step-NNNNNN directories with a state.json); press c in the dashboard or set run.checkpoint_every to write some"
+    )]
+    NoCheckpoints { path: PathBuf },
+    #[error(
         "{path}: checkpoint schema {found} is newer than this resdash understands ({supported}); use a newer resdash"
     )]
     NewerSchema {
@@ -67,6 +71,36 @@ pub struct CheckpointState {
     /// The resolved config of the run (its `model.depth` is the current depth).
     pub config: Config,
     pub summaries: Vec<DepthSummary>,
+}
+
+/// The checkpoint `dir` names: `dir` itself when it holds `state.json`; for a run directory
+/// (`runs/<id>`, with a `checkpoints/` folder) the newest of its `checkpoints/step-NNNNNN`.
+/// Anything else is returned as it is, for [`CheckpointState::read`] to say what it is not.
+pub fn locate(dir: &Path) -> Result<PathBuf, CheckpointError> {
+    let folder = dir.join("checkpoints");
+    if dir.join(STATE_FILE).is_file() || !folder.is_dir() {
+        return Ok(dir.to_path_buf());
+    }
+    let entries = std::fs::read_dir(&folder).map_err(|e| CheckpointError::NotACheckpoint {
+        path: folder.clone(),
+        problem: e.to_string(),
+    })?;
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.join(STATE_FILE).is_file())
+        .filter_map(|p| {
+            let step = p
+                .file_name()?
+                .to_str()?
+                .strip_prefix("step-")?
+                .parse::<u64>()
+                .ok()?;
+            Some((step, p))
+        })
+        .max_by_key(|(step, _)| *step)
+        .map(|(_, p)| p)
+        .ok_or(CheckpointError::NoCheckpoints { path: folder })
 }
 
 impl CheckpointState {
