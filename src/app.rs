@@ -1,5 +1,5 @@
-//! The interactive dashboard: one `tokio::select!` over key presses, trainer events and a frame
-//! timer. Redraws at most `ui.fps` times a second and only when something changed; restores the
+//! The interactive dashboard: one `tokio::select!` over key presses, trainer events (or, for
+//! `watch`, the lines another process appends to a run's log) and a frame timer. Redraws at most `ui.fps` times a second and only when something changed; restores the
 //! terminal on every exit path (quit, Ctrl-C, SIGTERM, SIGHUP, panic in any thread).
 
 use std::io::Stdout;
@@ -18,12 +18,15 @@ use crate::control::{Reaction, View};
 use crate::headless::Outcome;
 use crate::protocol::{Command, Event, Fault};
 use crate::runlog::RunLog;
+use crate::runlog::follow::Follower;
 use crate::state::{Dashboard, Level};
 use crate::train::TrainerHandle;
 use crate::ui::{self, Theme};
 
 /// How long to wait for the trainer to finish its step after `q` before leaving anyway.
 const QUIT_GRACE: Duration = Duration::from_secs(10);
+/// How often `watch` looks for new lines in the run's log.
+const WATCH_POLL: Duration = Duration::from_millis(250);
 
 /// Puts the terminal back the way it was; safe to call more than once.
 pub fn restore_terminal() {
@@ -67,8 +70,7 @@ pub async fn run(
 ) -> std::io::Result<Outcome> {
     let (mut terminal, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
-    let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
-    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut frame = frame_timer(fps);
     let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = unix_signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut outcome = Outcome::Done;
@@ -136,6 +138,73 @@ pub async fn run(
     }
     let _ = handle.commands.send(Command::Quit);
     Ok(outcome)
+}
+
+/// Shows a run that another process trains, from its `metrics.jsonl` as it grows, until the
+/// user quits. Read-only: a key that would change the run says so instead.
+pub async fn watch(
+    mut follower: Follower,
+    fps: u32,
+    theme: Theme,
+    mut view: View,
+    mut dash: Dashboard,
+) -> std::io::Result<()> {
+    let (mut terminal, _guard) = setup_terminal()?;
+    let mut keys = EventStream::new();
+    let mut frame = frame_timer(fps);
+    let mut poll = tokio::time::interval(WATCH_POLL);
+    let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut hangup = unix_signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut poll_failed = false;
+    loop {
+        tokio::select! {
+            _ = poll.tick() => match follower.poll() {
+                Ok(events) => {
+                    for event in &events {
+                        dash.apply(event);
+                    }
+                    poll_failed = false;
+                }
+                Err(e) if !poll_failed => {
+                    dash.note(Level::Warning, format!("cannot read {}: {e}", follower.path().display()));
+                    poll_failed = true;
+                }
+                Err(_) => {}
+            },
+            input = keys.next() => match input {
+                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+                    match view.handle_key(key, &mut dash) {
+                        Reaction::Send(_) => dash.note(
+                            Level::Warning,
+                            "read-only: watching cannot change the run (its own terminal can)",
+                        ),
+                        Reaction::Quit => break,
+                        Reaction::Nothing => {}
+                    }
+                }
+                Some(Ok(TermEvent::Resize(..))) => dash.dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break,
+            },
+            _ = frame.tick() => {
+                if dash.dirty {
+                    terminal.draw(|f| ui::render(f, &dash, &view, theme))?;
+                    dash.dirty = false;
+                }
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = terminate.recv() => break,
+            _ = hangup.recv() => break,
+        }
+    }
+    Ok(())
+}
+
+/// Ticks at most `fps` times a second, skipping ticks a slow frame missed.
+fn frame_timer(fps: u32) -> tokio::time::Interval {
+    let mut frame = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(fps.max(1))));
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    frame
 }
 
 fn unix_signal(

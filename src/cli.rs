@@ -49,6 +49,13 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
+    /// Show the dashboard of a run that another resdash process is training (e.g. headless,
+    /// under nohup or tmux on a remote box), from its run directory, read-only.
+    Watch {
+        /// The run directory, `runs/<id>`.
+        #[arg(value_name = "RUN_DIR")]
+        run: PathBuf,
+    },
 }
 
 /// Options shared by a run and a sweep.

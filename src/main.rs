@@ -13,8 +13,10 @@ use clap::Parser;
 use resdash::cli::{Cli, Commands};
 use resdash::config::Config;
 use resdash::headless::{self, HeadlessOptions, Outcome};
+use resdash::protocol::{Change, Event};
+use resdash::runlog::follow::Follower;
 use resdash::runlog::{RunLog, new_run_id, replay};
-use resdash::state::Dashboard;
+use resdash::state::{Dashboard, Level};
 use resdash::train::{CheckpointState, TrainerSetup, checkpoint, spawn};
 use resdash::{data, sweep};
 
@@ -50,6 +52,9 @@ fn resolve_config(cli: &Cli, resume: Option<&Path>) -> anyhow::Result<Config> {
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
+    if let Some(Commands::Watch { run }) = &cli.command {
+        return watch(cli, run);
+    }
     // `--resume runs/<id>` means that run's newest checkpoint.
     let resume = cli.resume.as_deref().map(checkpoint::locate).transpose()?;
     if let (Some(given), Some(found)) = (&cli.resume, &resume) {
@@ -87,7 +92,8 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             config = Config::from_toml(&config.to_toml(), "sweep", &overrides)?;
             Some(depths)
         }
-        None => None,
+        // Handled above, before any config.
+        None | Some(Commands::Watch { .. }) => None,
     };
     let kind =
         resdash::backend::BackendKind::parse(&config.run.backend).map_err(anyhow::Error::msg)?;
@@ -157,6 +163,59 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     };
     report_run_dir(&run_dir, outcome);
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// `resdash watch runs/<id>`: the dashboard over another process's run, read-only.
+fn watch(cli: &Cli, run: &Path) -> anyhow::Result<ExitCode> {
+    let log = run.join("metrics.jsonl");
+    if !log.is_file() {
+        bail!(
+            "{}: no metrics.jsonl here; pass a run directory that resdash writes, e.g. runs/<id>",
+            run.display()
+        );
+    }
+    if !std::io::stdout().is_terminal() {
+        bail!(
+            "watch draws the dashboard and needs a terminal; for the events as text: tail -f {}",
+            log.display()
+        );
+    }
+    // The run's own ui settings (fps, ascii), unless --set says otherwise.
+    let config = Config::load(Some(&run.join("config.toml")), &cli.run.overrides())?;
+    let mut follower = Follower::new(&log);
+    let events = follower.poll()?;
+    // A run that resumed another shows that one's past first.
+    let past = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Changed {
+                change: Change::Resumed { from },
+                ..
+            } => Some(replay::before_checkpoint(Path::new(from))),
+            _ => None,
+        })
+        .unwrap_or_default();
+    let mut dash = Dashboard::replayed(&past);
+    for event in &events {
+        dash.apply(event);
+    }
+    dash.note(
+        Level::Info,
+        format!("watching {} (read-only; q quits)", log.display()),
+    );
+    let theme = resdash::ui::Theme::from_env(config.ui.ascii);
+    let view = resdash::control::View::new(config.model.ladder.clone());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(resdash::app::watch(
+            follower,
+            config.ui.fps,
+            theme,
+            view,
+            dash,
+        ))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report_run_dir(run_dir: &Path, outcome: Outcome) {

@@ -1,7 +1,8 @@
 //! The run directory: `runs/<id>/config.toml` (the resolved config) and `metrics.jsonl` (every
 //! event, one JSON object per line, each with the schema version and seconds since start);
-//! `replay` reads a run's past back from it.
+//! `replay` reads a run's past back from it, `follow` reads it as it grows.
 
+pub mod follow;
 pub mod replay;
 
 use std::fs::File;

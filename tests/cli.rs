@@ -349,3 +349,33 @@ fn a_checkpoint_resumes_from_the_command_line() {
         "{err}"
     );
 }
+
+#[test]
+fn watch_needs_a_run_directory_and_a_terminal_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = resdash(&["watch", dir.path().to_str().unwrap()], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no metrics.jsonl here") && err.contains("runs/<id>"),
+        "{err}"
+    );
+
+    // A real run directory, but stdout is a pipe here: the text alternative is named.
+    let mut args = vec!["--headless", "--max-steps", "1"];
+    args.extend(TINY);
+    assert!(resdash(&args, dir.path()).status.success());
+    let run = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let out = resdash(&["watch", run.to_str().unwrap()], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("needs a terminal") && err.contains("tail -f"),
+        "{err}"
+    );
+}
