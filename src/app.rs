@@ -101,35 +101,24 @@ pub async fn run(
                     _ => {}
                 }
             }
-            input = keys.next() => match input {
-                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
-                    match view.handle_key(key, &mut dash) {
-                        Reaction::Send(command) => {
-                            if handle.commands.send(command).is_err() {
-                                dash.note(Level::Warning, "the trainer has stopped; q quits");
-                            }
-                        }
-                        Reaction::Quit => {
-                            if dash.stopped {
-                                break;
-                            }
-                            let _ = handle.commands.send(Command::Quit);
-                            dash.note(Level::Info, "quitting after the current step…");
-                            quit_deadline.get_or_insert_with(|| tokio::time::Instant::now() + QUIT_GRACE);
-                        }
-                        Reaction::Nothing => {}
+            event = keys.next() => match input(event.as_ref(), &mut view, &mut dash) {
+                Input::Key(Reaction::Send(command)) => {
+                    if handle.commands.send(command).is_err() {
+                        dash.note(Level::Warning, "the trainer has stopped; q quits");
                     }
                 }
-                Some(Ok(TermEvent::Resize(..))) => dash.dirty = true,
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
-            },
-            _ = frame.tick() => {
-                if dash.dirty {
-                    terminal.draw(|f| ui::render(f, &dash, &view, theme))?;
-                    dash.dirty = false;
+                Input::Key(Reaction::Quit) => {
+                    if dash.stopped {
+                        break;
+                    }
+                    let _ = handle.commands.send(Command::Quit);
+                    dash.note(Level::Info, "quitting after the current step…");
+                    quit_deadline.get_or_insert_with(|| tokio::time::Instant::now() + QUIT_GRACE);
                 }
-            }
+                Input::Key(Reaction::Nothing) | Input::Other => {}
+                Input::Closed => break,
+            },
+            _ = frame.tick() => draw_if_dirty(&mut terminal, &mut dash, &view, theme)?,
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => break,
@@ -171,31 +160,59 @@ pub async fn watch(
                 }
                 Err(_) => {}
             },
-            input = keys.next() => match input {
-                Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
-                    match view.handle_key(key, &mut dash) {
-                        Reaction::Send(_) => dash.note(
-                            Level::Warning,
-                            "read-only: watching cannot change the run (its own terminal can)",
-                        ),
-                        Reaction::Quit => break,
-                        Reaction::Nothing => {}
-                    }
-                }
-                Some(Ok(TermEvent::Resize(..))) => dash.dirty = true,
-                Some(Ok(_)) => {}
-                Some(Err(_)) | None => break,
+            event = keys.next() => match input(event.as_ref(), &mut view, &mut dash) {
+                Input::Key(Reaction::Send(_)) => dash.note(
+                    Level::Warning,
+                    "read-only: watching cannot change the run (its own terminal can)",
+                ),
+                Input::Key(Reaction::Quit) | Input::Closed => break,
+                Input::Key(Reaction::Nothing) | Input::Other => {}
             },
-            _ = frame.tick() => {
-                if dash.dirty {
-                    terminal.draw(|f| ui::render(f, &dash, &view, theme))?;
-                    dash.dirty = false;
-                }
-            }
+            _ = frame.tick() => draw_if_dirty(&mut terminal, &mut dash, &view, theme)?,
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => break,
         }
+    }
+    Ok(())
+}
+
+/// What a terminal event asks of a dashboard loop.
+enum Input {
+    Key(Reaction),
+    Other,
+    /// The terminal's input ended or failed: leave.
+    Closed,
+}
+
+fn input(
+    event: Option<&std::io::Result<TermEvent>>,
+    view: &mut View,
+    dash: &mut Dashboard,
+) -> Input {
+    match event {
+        Some(Ok(TermEvent::Key(key))) if key.kind != KeyEventKind::Release => {
+            Input::Key(view.handle_key(*key, dash))
+        }
+        Some(Ok(TermEvent::Resize(..))) => {
+            dash.dirty = true;
+            Input::Other
+        }
+        Some(Ok(_)) => Input::Other,
+        Some(Err(_)) | None => Input::Closed,
+    }
+}
+
+/// Draws a frame if something changed since the last one.
+fn draw_if_dirty(
+    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    dash: &mut Dashboard,
+    view: &View,
+    theme: Theme,
+) -> std::io::Result<()> {
+    if dash.dirty {
+        terminal.draw(|f| ui::render(f, dash, view, theme))?;
+        dash.dirty = false;
     }
     Ok(())
 }
