@@ -2,7 +2,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use resdash::protocol::{Event, LogLine, SCHEMA_VERSION};
@@ -34,6 +34,30 @@ fn resdash(args: &[&str], run_dir: &Path) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The run directory a test's first run wrote under `run_dir`.
+fn first_run(run_dir: &Path) -> PathBuf {
+    std::fs::read_dir(run_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
+/// `resdash --headless --resume FROM --max-steps N`.
+fn resume(from: &Path, max_steps: &str, run_dir: &Path) -> Output {
+    resdash(
+        &[
+            "--headless",
+            "--resume",
+            from.to_str().unwrap(),
+            "--max-steps",
+            max_steps,
+        ],
+        run_dir,
+    )
 }
 
 #[test]
@@ -132,12 +156,7 @@ fn a_tiny_sweep_prints_one_row_per_depth_and_both_nets_learn() {
             assert!((0.0..=100.0).contains(&e), "{key} = {e}");
         }
     }
-    let run = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let metrics = std::fs::read_to_string(run.path().join("metrics.jsonl")).unwrap();
+    let metrics = std::fs::read_to_string(first_run(dir.path()).join("metrics.jsonl")).unwrap();
     for depth in [8, 14] {
         for (net, (first, last)) in first_and_last_losses(&metrics, depth, 10)
             .iter()
@@ -290,25 +309,11 @@ fn a_checkpoint_resumes_from_the_command_line() {
     args.extend(TINY);
     let out = resdash(&args, dir.path());
     assert!(out.status.success(), "{}", stderr(&out));
-    let run = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = first_run(dir.path());
     let ckpt = run.join("checkpoints/step-000004");
     assert!(ckpt.join("state.json").is_file());
 
-    let out = resdash(
-        &[
-            "--headless",
-            "--resume",
-            ckpt.to_str().unwrap(),
-            "--max-steps",
-            "6",
-        ],
-        dir.path(),
-    );
+    let out = resume(&ckpt, "6", dir.path());
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -317,16 +322,7 @@ fn a_checkpoint_resumes_from_the_command_line() {
     );
 
     // The run directory itself: its newest checkpoint (step 4, not step 2).
-    let out = resdash(
-        &[
-            "--headless",
-            "--resume",
-            run.to_str().unwrap(),
-            "--max-steps",
-            "5",
-        ],
-        dir.path(),
-    );
+    let out = resume(&run, "5", dir.path());
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(
@@ -365,12 +361,7 @@ fn watch_needs_a_run_directory_and_a_terminal_and_says_so() {
     let mut args = vec!["--headless", "--max-steps", "1"];
     args.extend(TINY);
     assert!(resdash(&args, dir.path()).status.success());
-    let run = std::fs::read_dir(dir.path())
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run = first_run(dir.path());
     let out = resdash(&["watch", run.to_str().unwrap()], dir.path());
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(2), "{err}");
