@@ -16,7 +16,8 @@ use ratatui::backend::CrosstermBackend;
 
 use crate::control::{Reaction, View};
 use crate::headless::Outcome;
-use crate::protocol::{Command, Event, Fault};
+use crate::protocol::{Command, Event, Fault, RunState};
+use crate::remote::{ControlClient, ControlServer};
 use crate::runlog::RunLog;
 use crate::runlog::follow::Follower;
 use crate::state::{Dashboard, Level};
@@ -58,8 +59,26 @@ fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, Term
     Ok((terminal, guard))
 }
 
+/// How the dashboard ended.
+pub enum Ended {
+    /// The user quit, or the trainer stopped for good.
+    Done(Outcome),
+    /// The terminal went away (SIGHUP, its input closed, drawing failed) while the trainer had
+    /// work left: training goes on without a terminal, steerable through the socket.
+    Detached(Detached),
+}
+
+/// What a detached run goes on with (see [`crate::headless::drive`]).
+pub struct Detached {
+    pub handle: TrainerHandle,
+    pub log: RunLog,
+    pub control: Option<ControlServer>,
+    /// What happened to the terminal, in words.
+    pub why: String,
+}
+
 /// Runs the dashboard, starting from `dash` (empty, or a resumed run's past), until the user
-/// quits or the trainer stops for good.
+/// quits, the trainer stops for good, or the terminal goes away.
 pub async fn run(
     mut handle: TrainerHandle,
     mut log: RunLog,
@@ -67,7 +86,7 @@ pub async fn run(
     theme: Theme,
     mut view: View,
     mut dash: Dashboard,
-) -> std::io::Result<Outcome> {
+) -> std::io::Result<Ended> {
     let (mut terminal, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
     let mut frame = frame_timer(fps);
@@ -76,6 +95,21 @@ pub async fn run(
     let mut outcome = Outcome::Done;
     let mut quit_deadline: Option<tokio::time::Instant> = None;
     let mut log_failed = false;
+    let mut lost_terminal: Option<String> = None;
+    // Other terminals steer this run through its control socket (`resdash watch runs/<id>`).
+    let mut control = match ControlServer::for_run(log.dir(), &handle.commands) {
+        Ok(server) => {
+            dash.note(
+                Level::Info,
+                format!("other terminals: resdash watch {}", log.dir().display()),
+            );
+            Some(server)
+        }
+        Err(message) => {
+            dash.note(Level::Warning, message);
+            None
+        }
+    };
 
     loop {
         let grace = async {
@@ -107,7 +141,7 @@ pub async fn run(
                         dash.note(Level::Warning, "the trainer has stopped; q quits");
                     }
                 }
-                Input::Key(Reaction::Quit) => {
+                Input::Key(Reaction::Quit | Reaction::Stop) => {
                     if dash.stopped {
                         break;
                     }
@@ -116,23 +150,56 @@ pub async fn run(
                     quit_deadline.get_or_insert_with(|| tokio::time::Instant::now() + QUIT_GRACE);
                 }
                 Input::Key(Reaction::Nothing) | Input::Other => {}
-                Input::Closed => break,
+                Input::Closed => {
+                    lost_terminal = Some("the terminal's input closed".into());
+                    break;
+                }
             },
-            _ = frame.tick() => draw_if_dirty(&mut terminal, &mut dash, &view, theme)?,
+            command = ControlServer::heard(&mut control) => {
+                let note = format!("from another terminal: {}", command.describe());
+                dash.note(Level::Info, note);
+            }
+            _ = frame.tick() => {
+                if let Err(e) = draw_if_dirty(&mut terminal, &mut dash, &view, theme) {
+                    lost_terminal = Some(format!("drawing failed ({e})"));
+                    break;
+                }
+            }
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
-            _ = hangup.recv() => break,
+            _ = hangup.recv() => {
+                lost_terminal = Some("the terminal hung up".into());
+                break;
+            }
             () = grace => break,
         }
     }
+    if lost_terminal.is_some() {
+        // ratatui's Drop would try to show the cursor on the lost terminal and report the
+        // failure with `eprintln!`, which panics when stderr is that terminal too.
+        std::mem::forget(terminal);
+    }
+    let has_work = !dash.stopped
+        && quit_deadline.is_none()
+        && !matches!(dash.state, RunState::Finished | RunState::Faulted);
+    if let (Some(why), true) = (lost_terminal, has_work) {
+        return Ok(Ended::Detached(Detached {
+            handle,
+            log,
+            control,
+            why,
+        }));
+    }
     let _ = handle.commands.send(Command::Quit);
-    Ok(outcome)
+    Ok(Ended::Done(outcome))
 }
 
 /// Shows a run that another process trains, from its `metrics.jsonl` as it grows, until the
-/// user quits. Read-only: a key that would change the run says so instead.
+/// user quits. With `control` (the run's socket) keys steer the run, `q` leaves it training and
+/// `Q` stops it; without, a key that would change the run says why it cannot.
 pub async fn watch(
     mut follower: Follower,
+    mut control: Option<ControlClient>,
     fps: u32,
     theme: Theme,
     mut view: View,
@@ -151,6 +218,10 @@ pub async fn watch(
                 Ok(events) => {
                     for event in &events {
                         dash.apply(event);
+                        if matches!(event, Event::Stopped) {
+                            // Its trainer has exited: nothing left to steer.
+                            control = None;
+                        }
                     }
                     poll_failed = false;
                 }
@@ -161,10 +232,17 @@ pub async fn watch(
                 Err(_) => {}
             },
             event = keys.next() => match input(event.as_ref(), &mut view, &mut dash) {
-                Input::Key(Reaction::Send(_)) => dash.note(
-                    Level::Warning,
-                    "read-only: watching cannot change the run (its own terminal can)",
-                ),
+                Input::Key(Reaction::Send(command)) => steer(&mut control, &command, &mut dash),
+                Input::Key(Reaction::Stop) => {
+                    if control.is_some() {
+                        steer(&mut control, &Command::Quit, &mut dash);
+                        if control.is_some() {
+                            break;
+                        }
+                    } else {
+                        dash.note(Level::Warning, "read-only: cannot stop the run from here");
+                    }
+                }
                 Input::Key(Reaction::Quit) | Input::Closed => break,
                 Input::Key(Reaction::Nothing) | Input::Other => {}
             },
@@ -175,6 +253,21 @@ pub async fn watch(
         }
     }
     Ok(())
+}
+
+/// Sends a key's command to the watched run; if the socket fails, the watch goes read-only.
+fn steer(control: &mut Option<ControlClient>, command: &Command, dash: &mut Dashboard) {
+    let Some(client) = control else {
+        dash.note(
+            Level::Warning,
+            "read-only: this run serves no control socket (its own terminal can change it)",
+        );
+        return;
+    };
+    if let Err(e) = client.send(command) {
+        dash.note(Level::Warning, format!("{e}; read-only now"));
+        *control = None;
+    }
 }
 
 /// What a terminal event asks of a dashboard loop.

@@ -49,12 +49,14 @@ pub enum Commands {
         #[arg(long)]
         json: bool,
     },
-    /// Show the dashboard of a run that another resdash process is training (e.g. headless,
-    /// under nohup or tmux on a remote box), from its run directory, read-only.
+    /// Show the dashboard of a run that another resdash process is training (headless, or a
+    /// dashboard whose terminal went away), and steer it through the run's control socket.
+    #[command(visible_alias = "attach")]
     Watch {
-        /// The run directory, `runs/<id>`.
+        /// The run directory, `runs/<id>` (default: the run under `run.run_dir` whose
+        /// metrics.jsonl changed last).
         #[arg(value_name = "RUN_DIR")]
-        run: PathBuf,
+        run: Option<PathBuf>,
     },
 }
 

@@ -96,6 +96,8 @@ pub enum Reaction {
     Nothing,
     Send(Command),
     Quit,
+    /// Quit and stop the run (the same as `Quit` in the dashboard that trains it).
+    Stop,
 }
 
 fn current_text(dash: &Dashboard, field: usize) -> String {
@@ -153,7 +155,12 @@ impl View {
         let Some(action) = action_for(key) else {
             return Reaction::Nothing;
         };
-        if self.help && !matches!(action, Action::Help | Action::Back | Action::Quit) {
+        if self.help
+            && !matches!(
+                action,
+                Action::Help | Action::Back | Action::Quit | Action::Stop
+            )
+        {
             self.help = false;
         }
         self.apply(action, dash)
@@ -163,6 +170,7 @@ impl View {
         dash.dirty = true;
         match action {
             Action::Quit => Reaction::Quit,
+            Action::Stop => Reaction::Stop,
             Action::Help => {
                 self.help = !self.help;
                 Reaction::Nothing

@@ -7,8 +7,10 @@ use std::time::{Duration, Instant};
 
 use crate::progress::Progress;
 use crate::protocol::{Command, Event, Fault, RunState};
+use crate::remote::ControlServer;
 use crate::runlog::RunLog;
 use crate::train::TrainerHandle;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// How a headless run ended; maps to the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +42,31 @@ pub struct HeadlessOptions {
     pub flow_every: u64,
 }
 
+/// Writes one line to stderr; a closed or hung-up terminal loses the line, never the run.
+pub fn say(line: impl std::fmt::Display) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 /// Drives the trainer until it stops. `on_event` sees every event first and may send commands
-/// (the sweep uses it to move to the next depth); it returns `true` to ask for a stop.
+/// (the sweep uses it to move to the next depth); it returns `true` to ask for a stop. With
+/// `control`, what clients of the run's socket asked for is reported on stderr.
+///
+/// Ctrl-C and SIGTERM stop the run after its current step; SIGHUP (the terminal or the SSH
+/// connection went away) does not: training goes on, into `metrics.jsonl`.
 pub async fn drive(
     mut handle: TrainerHandle,
     mut log: RunLog,
     options: &HeadlessOptions,
+    mut control: Option<ControlServer>,
     mut on_event: impl FnMut(&Event, &std::sync::mpsc::Sender<Command>) -> bool,
 ) -> Outcome {
     let started = Instant::now();
-    let deadline = options.max_time.map(|t| tokio::time::Instant::now() + t);
+    let mut deadline = options.max_time.map(|t| tokio::time::Instant::now() + t);
     let mut progress = Progress::new(options.flow_every);
     let mut outcome = Outcome::Done;
     let mut log_failed = false;
+    let mut terminate = signal(SignalKind::terminate()).ok();
+    let mut hangup = signal(SignalKind::hangup()).ok();
     let stdout = std::io::stdout();
     loop {
         let sleep = async {
@@ -61,23 +75,46 @@ pub async fn drive(
                 None => std::future::pending().await,
             }
         };
+        let stop = |why: String| {
+            say(format_args!("stop   {why}"));
+            let _ = handle.commands.send(Command::Quit);
+        };
         let event = tokio::select! {
             event = handle.events.recv() => event,
             () = sleep => {
-                eprintln!("stop   --max-time reached after {:.1} s", started.elapsed().as_secs_f64());
-                let _ = handle.commands.send(Command::Quit);
-                handle.events.recv().await
+                deadline = None;
+                stop(format!("--max-time reached after {:.1} s", started.elapsed().as_secs_f64()));
+                continue;
             }
             _ = tokio::signal::ctrl_c() => {
-                eprintln!("stop   interrupted");
-                let _ = handle.commands.send(Command::Quit);
-                handle.events.recv().await
+                stop("interrupted".into());
+                continue;
+            }
+            () = next_signal(&mut terminate) => {
+                stop("terminated (SIGTERM)".into());
+                continue;
+            }
+            () = next_signal(&mut hangup) => {
+                say(format_args!(
+                    "note   the terminal hung up; training goes on (resdash watch {} shows it)",
+                    log.dir().display()
+                ));
+                continue;
+            }
+            command = ControlServer::heard(&mut control) => {
+                if options.progress {
+                    say(format_args!("ctrl   from another terminal: {}", command.describe()));
+                }
+                continue;
             }
         };
         let Some(event) = event else { break };
         if let Err(e) = log.write(&event) {
             if !log_failed {
-                eprintln!("warn   cannot write {}: {e}", log.path().display());
+                say(format_args!(
+                    "warn   cannot write {}: {e}",
+                    log.path().display()
+                ));
                 log_failed = true;
             }
         }
@@ -87,7 +124,7 @@ pub async fn drive(
         }
         if options.progress {
             if let Some(line) = progress.line(&event, Instant::now()) {
-                eprintln!("{line}");
+                say(line);
             }
         }
         let stop = on_event(&event, &handle.commands);
@@ -107,11 +144,36 @@ pub async fn drive(
             _ => {}
         }
     }
+    drop(control);
     let _ = handle.thread.join();
     outcome
 }
 
-/// A plain headless run: stop when the step limit is reached.
+/// Resolves at the signal's next delivery; never, without a handler.
+async fn next_signal(signal: &mut Option<Signal>) {
+    if let Some(s) = signal.as_mut() {
+        if s.recv().await.is_some() {
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
+}
+
+/// A plain headless run: stop when the step limit is reached. It serves the run's control
+/// socket, so `resdash watch runs/<id>` in another terminal can steer it.
 pub async fn run(handle: TrainerHandle, log: RunLog, options: &HeadlessOptions) -> Outcome {
-    drive(handle, log, options, |_, _| true).await
+    let control = match ControlServer::for_run(log.dir(), &handle.commands) {
+        Ok(server) => {
+            say(format_args!(
+                "ctrl   resdash watch {} shows and steers this run",
+                log.dir().display()
+            ));
+            Some(server)
+        }
+        Err(message) => {
+            say(format_args!("warn   {message}"));
+            None
+        }
+    };
+    drive(handle, log, options, control, |_, _| true).await
 }

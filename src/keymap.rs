@@ -21,6 +21,8 @@ pub enum Action {
     Back,
     Help,
     Quit,
+    /// Quit and stop the run, also one this terminal watches (`resdash watch`).
+    Stop,
 }
 
 /// One row of the key table.
@@ -92,8 +94,14 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: "q, ctrl-c",
         action: Action::Quit,
-        help: "quit (training stops, terminal restored)",
+        help: "quit; training stops (watching a run: it trains on)",
         hint: Some("quit"),
+    },
+    Binding {
+        keys: "Q",
+        action: Action::Stop,
+        help: "quit and stop training, also when watching a run",
+        hint: None,
     },
 ];
 
@@ -115,6 +123,7 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Esc => Action::Back,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('q') => Action::Quit,
+        KeyCode::Char('Q') => Action::Stop,
         _ => return None,
     })
 }

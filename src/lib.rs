@@ -15,6 +15,7 @@ pub mod keymap;
 pub mod model;
 pub mod progress;
 pub mod protocol;
+pub mod remote;
 pub mod rng;
 pub mod runlog;
 pub mod state;

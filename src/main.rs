@@ -2,7 +2,7 @@
 //! headless runner, the sweep or the dashboard. Every user-caused error ends here as one clear
 //! message and exit status 2.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use resdash::app::{Detached, Ended};
 use resdash::cli::{Cli, Commands};
 use resdash::config::Config;
 use resdash::headless::{self, HeadlessOptions, Outcome};
 use resdash::protocol::{Change, Event};
+use resdash::remote::{self, ControlClient};
 use resdash::runlog::follow::Follower;
-use resdash::runlog::{RunLog, new_run_id, replay};
+use resdash::runlog::{self, RunLog, new_run_id, replay};
 use resdash::state::{Dashboard, Level};
 use resdash::train::{CheckpointState, TrainerSetup, checkpoint, spawn};
 use resdash::{data, sweep};
@@ -25,7 +27,7 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            headless::say(format_args!("error: {e:#}"));
             ExitCode::from(2)
         }
     }
@@ -53,7 +55,7 @@ fn resolve_config(cli: &Cli, resume: Option<&Path>) -> anyhow::Result<Config> {
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if let Some(Commands::Watch { run }) = &cli.command {
-        return watch(cli, run);
+        return watch(cli, run.as_deref());
     }
     // `--resume runs/<id>` means that run's newest checkpoint.
     let resume = cli.resume.as_deref().map(checkpoint::locate).transpose()?;
@@ -145,11 +147,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let outcome = match (&cli.command, sweep_depths) {
         (Some(Commands::Sweep { json, .. }), Some(depths)) => {
             let (outcome, rows) = runtime.block_on(sweep::run(handle, log, &depths, &options));
-            if *json {
-                println!("{}", sweep::json(&rows));
+            // Written, not printed: a terminal that hung up loses the table (it is in
+            // metrics.jsonl too), not the exit status.
+            let text = if *json {
+                format!("{}\n", sweep::json(&rows))
             } else {
-                print!("{}", sweep::table(&rows));
-            }
+                sweep::table(&rows)
+            };
+            let _ = std::io::stdout().write_all(text.as_bytes());
             outcome
         }
         _ if headless => runtime.block_on(headless::run(handle, log, &options)),
@@ -158,15 +163,60 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let dash = resume.as_deref().map_or_else(Dashboard::default, |dir| {
                 Dashboard::replayed(&replay::before_checkpoint(dir))
             });
-            runtime.block_on(resdash::app::run(handle, log, fps, theme, view, dash))?
+            match runtime.block_on(resdash::app::run(handle, log, fps, theme, view, dash))? {
+                Ended::Done(outcome) => outcome,
+                Ended::Detached(detached) => runtime.block_on(go_on_detached(detached, &options)),
+            }
         }
     };
     report_run_dir(&run_dir, outcome);
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
-/// `resdash watch runs/<id>`: the dashboard over another process's run, read-only.
-fn watch(cli: &Cli, run: &Path) -> anyhow::Result<ExitCode> {
+/// The dashboard's terminal went away: training goes on to the step limit (or until a `Q` from
+/// `resdash watch`), as a headless run would, and the log says so for whoever watches.
+async fn go_on_detached(mut detached: Detached, options: &HeadlessOptions) -> Outcome {
+    let message = format!(
+        "{}; training goes on without the dashboard (to the step limit, if set); \
+         resdash watch {} shows it, Q there stops it",
+        detached.why,
+        detached.log.dir().display()
+    );
+    headless::say(format_args!("note   {message}"));
+    let _ = detached.log.write(&Event::Warning { message });
+    headless::drive(
+        detached.handle,
+        detached.log,
+        options,
+        detached.control,
+        |_, _| true,
+    )
+    .await
+}
+
+/// `resdash watch runs/<id>`: the dashboard over another process's run, steering it through its
+/// control socket when it serves one.
+fn watch(cli: &Cli, run: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let chosen;
+    let run = if let Some(run) = run {
+        run
+    } else {
+        let parent = PathBuf::from(
+            Config::load(cli.run.config.as_deref(), &cli.run.overrides())?
+                .run
+                .run_dir,
+        );
+        chosen = runlog::latest_run(&parent)
+            .with_context(|| format!("looking for runs in {}", parent.display()))?
+            .with_context(|| {
+                format!(
+                    "no run in {} has a metrics.jsonl yet; start one (e.g. resdash --headless) \
+                     or pass its directory",
+                    parent.display()
+                )
+            })?;
+        &chosen
+    };
     let log = run.join("metrics.jsonl");
     if !log.is_file() {
         bail!(
@@ -199,10 +249,31 @@ fn watch(cli: &Cli, run: &Path) -> anyhow::Result<ExitCode> {
     for event in &events {
         dash.apply(event);
     }
-    dash.note(
-        Level::Info,
-        format!("watching {} (read-only; q quits)", log.display()),
-    );
+    let socket = remote::socket_path(run);
+    let control = match ControlClient::connect(&socket) {
+        Ok(client) => {
+            dash.note(
+                Level::Info,
+                format!(
+                    "attached to {}: keys steer the run; q leaves it training, Q stops it",
+                    run.display()
+                ),
+            );
+            Some(client)
+        }
+        Err(e) => {
+            let why = if socket.exists() {
+                format!("its process is gone ({e})")
+            } else {
+                "it serves no control socket (finished, or a sweep)".to_string()
+            };
+            dash.note(
+                Level::Info,
+                format!("watching {} read-only: {why}; q quits", log.display()),
+            );
+            None
+        }
+    };
     let theme = resdash::ui::Theme::from_env(config.ui.ascii);
     let view = resdash::control::View::new(config.model.ladder.clone());
     tokio::runtime::Builder::new_current_thread()
@@ -210,6 +281,7 @@ fn watch(cli: &Cli, run: &Path) -> anyhow::Result<ExitCode> {
         .build()?
         .block_on(resdash::app::watch(
             follower,
+            control,
             config.ui.fps,
             theme,
             view,
@@ -220,6 +292,6 @@ fn watch(cli: &Cli, run: &Path) -> anyhow::Result<ExitCode> {
 
 fn report_run_dir(run_dir: &Path, outcome: Outcome) {
     if outcome != Outcome::Setup {
-        eprintln!("done   run directory {}", run_dir.display());
+        headless::say(format_args!("done   run directory {}", run_dir.display()));
     }
 }

@@ -124,6 +124,21 @@ pub enum Command {
     Quit,
 }
 
+impl Command {
+    /// The command in a few words, for a log line (`pause`, `optim.lr = 0.05`, `depth 56`).
+    pub fn describe(&self) -> String {
+        match self {
+            Command::Pause => "pause".into(),
+            Command::Resume => "resume".into(),
+            Command::Step { steps } => format!("step {steps}"),
+            Command::Set { hyper } => format!("{} = {}", hyper.key(), hyper.value_text()),
+            Command::SetDepth { depth } => format!("depth {depth}"),
+            Command::Checkpoint => "checkpoint".into(),
+            Command::Quit => "stop".into(),
+        }
+    }
+}
+
 /// What the trainer is doing, as shown in the status line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

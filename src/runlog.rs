@@ -57,6 +57,23 @@ fn format_utc(secs: u64) -> String {
     )
 }
 
+/// The run directory under `parent` whose `metrics.jsonl` changed last (the run most recently
+/// active), if any.
+pub fn latest_run(parent: &Path) -> std::io::Result<Option<PathBuf>> {
+    let mut latest: Option<(SystemTime, PathBuf)> = None;
+    for entry in std::fs::read_dir(parent)? {
+        let dir = entry?.path();
+        let Ok(modified) = std::fs::metadata(dir.join("metrics.jsonl")).and_then(|m| m.modified())
+        else {
+            continue;
+        };
+        if latest.as_ref().is_none_or(|(t, _)| modified > *t) {
+            latest = Some((modified, dir));
+        }
+    }
+    Ok(latest.map(|(_, dir)| dir))
+}
+
 impl RunLog {
     /// Creates `dir`, writes `config.toml` and opens `metrics.jsonl` for appending.
     pub fn create(dir: &Path, config: &Config) -> std::io::Result<RunLog> {
@@ -78,6 +95,11 @@ impl RunLog {
         &self.path
     }
 
+    /// The run directory the log is in.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     /// Writes one line and flushes it, so `tail -f` and a crash both see whole lines.
     pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
         let line = LogLine {
@@ -94,6 +116,31 @@ impl RunLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_latest_run_is_the_one_whose_log_changed_last() {
+        let parent = tempfile::tempdir().unwrap();
+        assert_eq!(latest_run(parent.path()).unwrap(), None);
+        let now = SystemTime::now();
+        // Named so that the newest by name is not the newest by activity.
+        for (name, age) in [
+            ("20261203-100000", 60),
+            ("20261203-090000", 5),
+            ("20261203-110000", 30),
+        ] {
+            let dir = parent.path().join(name);
+            std::fs::create_dir(&dir).unwrap();
+            let log = File::create(dir.join("metrics.jsonl")).unwrap();
+            log.set_modified(now - std::time::Duration::from_secs(age))
+                .unwrap();
+        }
+        std::fs::create_dir(parent.path().join("20261203-120000")).unwrap(); // no log
+        assert_eq!(
+            latest_run(parent.path()).unwrap(),
+            Some(parent.path().join("20261203-090000"))
+        );
+        assert!(latest_run(&parent.path().join("missing")).is_err());
+    }
 
     #[test]
     fn utc_formatting() {

@@ -46,7 +46,7 @@ pub async fn run(
 ) -> (Outcome, Vec<SweepRow>) {
     let mut rows = Vec::new();
     let mut next = depths.iter().skip(1);
-    let outcome = drive(handle, log, options, |event, commands| match event {
+    let outcome = drive(handle, log, options, None, |event, commands| match event {
         Event::DepthSummary(s) => {
             rows.push(SweepRow::from(s));
             false

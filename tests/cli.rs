@@ -7,6 +7,11 @@ use std::process::{Command, Output};
 
 use resdash::protocol::{Event, LogLine, SCHEMA_VERSION};
 
+/// One file per concern under `tests/cli/` (one test binary: resdash is slow to link).
+mod cli {
+    pub mod attach;
+}
+
 const TINY: &[&str] = &[
     "--set",
     "model.depth=8",
@@ -357,16 +362,25 @@ fn watch_needs_a_run_directory_and_a_terminal_and_says_so() {
         "{err}"
     );
 
+    // Without a directory it looks for the latest run under --run-dir: none yet.
+    let out = resdash(&["watch"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("has a metrics.jsonl yet"), "{err}");
+
     // A real run directory, but stdout is a pipe here: the text alternative is named.
     let mut args = vec!["--headless", "--max-steps", "1"];
     args.extend(TINY);
     assert!(resdash(&args, dir.path()).status.success());
     let run = first_run(dir.path());
-    let out = resdash(&["watch", run.to_str().unwrap()], dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("needs a terminal") && err.contains("tail -f"),
-        "{err}"
-    );
+    for args in [vec!["watch", run.to_str().unwrap()], vec!["attach"]] {
+        let out = resdash(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("needs a terminal")
+                && err.contains(&format!("tail -f {}", run.join("metrics.jsonl").display())),
+            "{err}"
+        );
+    }
 }

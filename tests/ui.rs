@@ -163,6 +163,8 @@ fn before_the_first_event_every_panel_says_what_it_waits_for() {
         screen.contains("waiting for the first probe step"),
         "{screen}"
     );
+    // The probe interval is not known before the trainer says it.
+    assert!(!screen.contains("every 0 steps"), "{screen}");
 }
 
 fn colours_of(buffer: &Buffer, needle: &str) -> Vec<Color> {

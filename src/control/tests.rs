@@ -99,6 +99,7 @@ fn learning_rate_keys_halve_and_double_the_base_rate() {
         Reaction::Send(Command::Checkpoint)
     );
     assert_eq!(press(&mut v, &mut d, KeyCode::Char('q')), Reaction::Quit);
+    assert_eq!(press(&mut v, &mut d, KeyCode::Char('Q')), Reaction::Stop);
 }
 
 #[test]

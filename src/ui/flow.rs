@@ -35,14 +35,11 @@ fn log_points(
 
 pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, block: Block) {
     let (Some(plain), Some(residual)) = (&dash.probes[0], &dash.probes[1]) else {
-        let every = dash.hyper.as_ref().map_or(0, |h| h.probe_every);
-        return waiting(
-            frame,
-            area,
-            block,
-            &nothing_yet(dash, &format!("probe step (every {every} steps)")),
-            theme,
+        let what = dash.hyper.as_ref().map_or_else(
+            || "probe step".to_string(),
+            |h| format!("probe step (every {} steps)", h.probe_every),
         );
+        return waiting(frame, area, block, &nothing_yet(dash, &what), theme);
     };
     let inner = block.inner(area);
     frame.render_widget(block, area);

@@ -1,0 +1,231 @@
+//! Steering a run from another terminal: the control socket of a headless run, a hangup that
+//! leaves training going, and a dashboard whose terminal goes away mid-run.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use resdash::protocol::{Change, Command as Cmd, Event, Hyper, LogLine, RunState};
+use resdash::remote::{self, ControlClient};
+
+use crate::{TINY, first_run};
+
+/// Long enough for a slow CI machine, short enough that a hang fails the test.
+const PATIENCE: Duration = Duration::from_secs(180);
+
+/// A child process killed when the test ends, however it ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Waits until `f` gives `Some`, or fails the test naming `what`.
+fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn events(run: &Path) -> Vec<Event> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<LogLine>(l).ok())
+        .map(|l| l.event)
+        .collect()
+}
+
+fn has(run: &Path, f: impl Fn(&Event) -> bool) -> Option<()> {
+    events(run).iter().any(f).then_some(())
+}
+
+fn is_state(e: &Event, want: RunState) -> bool {
+    matches!(e, Event::State { state, .. } if *state == want)
+}
+
+/// The run directory, once the run has taken a step.
+fn started(run_dir: &Path) -> PathBuf {
+    let run = wait_for("the run directory", || {
+        std::fs::read_dir(run_dir)
+            .ok()?
+            .next()
+            .map(|_| first_run(run_dir))
+    });
+    wait_for("the first step", || {
+        has(&run, |e| matches!(e, Event::Step(_)))
+    });
+    run
+}
+
+/// Reads a pipe to its end on a thread (so the child never blocks on a full pipe).
+fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+fn headless(run_dir: &Path, max_steps: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_resdash"));
+    c.args(["--headless", "--max-steps", max_steps, "--max-time", "300"])
+        .args(TINY)
+        .args(["--run-dir", run_dir.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+#[test]
+fn a_headless_run_is_steered_through_its_control_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(headless(dir.path(), "100000").spawn().unwrap());
+    let stderr = drain(child.0.stderr.take().unwrap());
+    let run = started(dir.path());
+    let socket = remote::socket_path(&run);
+    let mut client = ControlClient::connect(&socket).unwrap();
+
+    client.send(&Cmd::Pause).unwrap();
+    wait_for("paused", || has(&run, |e| is_state(e, RunState::Paused)));
+    client
+        .send(&Cmd::Set {
+            hyper: Hyper::LearningRate(0.025),
+        })
+        .unwrap();
+    client.send(&Cmd::Step { steps: 2 }).unwrap();
+    wait_for("two steps and paused again", || {
+        let states: Vec<_> = events(&run)
+            .into_iter()
+            .filter(|e| is_state(e, RunState::Paused))
+            .collect();
+        (states.len() >= 2).then_some(())
+    });
+    client.send(&Cmd::Quit).unwrap();
+    let status = wait_for("the run to stop", || child.0.try_wait().unwrap());
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "{status}: {err}");
+    for line in [
+        "ctrl   resdash watch",
+        "ctrl   from another terminal: pause",
+        "ctrl   from another terminal: optim.lr = 0.025",
+        "ctrl   from another terminal: step 2",
+        "ctrl   from another terminal: stop",
+    ] {
+        assert!(err.contains(line), "{line:?} missing from:\n{err}");
+    }
+
+    // Between the two pauses: the new learning rate, then exactly the two steps, at that rate.
+    let all = events(&run);
+    let first = all
+        .iter()
+        .position(|e| is_state(e, RunState::Paused))
+        .unwrap();
+    let second = first
+        + 1
+        + all[first + 1..]
+            .iter()
+            .position(|e| is_state(e, RunState::Paused))
+            .unwrap();
+    let between = &all[first..second];
+    assert!(between.iter().any(|e| matches!(
+        e,
+        Event::Changed { change: Change::Hyper { hyper: Hyper::LearningRate(lr) }, .. } if *lr == 0.025
+    )));
+    let steps: Vec<_> = between
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step(s) => Some(s.lr),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps, [0.025, 0.025]);
+    assert_eq!(all.last(), Some(&Event::Stopped));
+    assert!(!socket.exists(), "the socket file goes when the run ends");
+}
+
+#[test]
+fn a_hangup_leaves_a_headless_run_training_even_with_its_stderr_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(headless(dir.path(), "60").spawn().unwrap());
+    let run = started(dir.path());
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // The terminal is gone: what it printed to now fails (EPIPE) and must not matter.
+    drop(child.0.stderr.take());
+    let status = wait_for("the run to end", || child.0.try_wait().unwrap());
+    assert!(status.success(), "{status}");
+    let all = events(&run);
+    assert!(
+        all.iter()
+            .any(|e| matches!(e, Event::DepthSummary(s) if s.steps == 60)),
+        "the run went on to its step limit"
+    );
+    assert_eq!(all.last(), Some(&Event::Stopped));
+}
+
+#[test]
+fn a_dashboard_whose_terminal_goes_away_trains_on_and_is_steered_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    // `script` runs the dashboard in an 80x24 pseudo-terminal; killing it hangs that terminal up.
+    let command = format!(
+        "stty rows 24 cols 80; exec {} --max-steps 300 {} --run-dir {}",
+        env!("CARGO_BIN_EXE_resdash"),
+        TINY.join(" "),
+        dir.path().display()
+    );
+    let mut script = Killed(
+        Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("`script` (util-linux) runs the dashboard in a pseudo-terminal"),
+    );
+    let screen = drain(script.0.stdout.take().unwrap());
+    let run = started(dir.path());
+    let mut client = ControlClient::connect(&remote::socket_path(&run)).unwrap();
+    client.send(&Cmd::Pause).unwrap();
+    wait_for("paused", || has(&run, |e| is_state(e, RunState::Paused)));
+
+    drop(script);
+    let screen = screen.join().unwrap();
+    assert!(
+        screen.contains("from another terminal: pause"),
+        "the dashboard's log shows the command: {screen:?}"
+    );
+    wait_for("the detach note", || {
+        has(
+            &run,
+            |e| matches!(e, Event::Warning { message } if message.contains("training goes on without the dashboard")),
+        )
+    });
+    // The same socket serves on; resuming from here runs the depth to its limit.
+    client.send(&Cmd::Resume).unwrap();
+    wait_for("the run to stop", || {
+        has(&run, |e| matches!(e, Event::Stopped))
+    });
+    assert!(
+        events(&run)
+            .iter()
+            .any(|e| matches!(e, Event::DepthSummary(s) if s.steps == 300))
+    );
+}
