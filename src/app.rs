@@ -14,7 +14,7 @@ use futures::StreamExt;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
-use crate::control::{Reaction, View};
+use crate::control::{Reaction, View, Watching};
 use crate::headless::Outcome;
 use crate::protocol::{Command, Event, Fault, RunState};
 use crate::remote::{ControlClient, ControlServer};
@@ -246,7 +246,14 @@ pub async fn watch(
                 Input::Key(Reaction::Quit) | Input::Closed => break,
                 Input::Key(Reaction::Nothing) | Input::Other => {}
             },
-            _ = frame.tick() => draw_if_dirty(&mut terminal, &mut dash, &view, theme)?,
+            _ = frame.tick() => {
+                let watching = Some(if control.is_some() { Watching::Steering } else { Watching::ReadOnly });
+                if view.watching != watching {
+                    view.watching = watching;
+                    dash.dirty = true;
+                }
+                draw_if_dirty(&mut terminal, &mut dash, &view, theme)?;
+            }
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => break,

@@ -63,6 +63,15 @@ pub struct EditForm {
     pub error: Option<String>,
 }
 
+/// How `resdash watch` is connected to the run it shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watching {
+    /// Through the run's control socket: keys steer the run.
+    Steering,
+    /// No socket (the run ended, or is a sweep): keys only change the view.
+    ReadOnly,
+}
+
 /// View state owned by the UI thread.
 #[derive(Debug, Clone, PartialEq)]
 pub struct View {
@@ -71,6 +80,8 @@ pub struct View {
     pub zoom: Option<Panel>,
     pub help: bool,
     pub edit: Option<EditForm>,
+    /// `Some` when this dashboard watches a run another process trains.
+    pub watching: Option<Watching>,
 }
 
 impl View {
@@ -80,6 +91,7 @@ impl View {
             zoom: None,
             help: false,
             edit: None,
+            watching: None,
         }
     }
 }
@@ -168,6 +180,17 @@ impl View {
 
     fn apply(&mut self, action: Action, dash: &mut Dashboard) -> Reaction {
         dash.dirty = true;
+        let steers = !matches!(
+            action,
+            Action::Quit | Action::Stop | Action::Help | Action::Back | Action::Zoom(_)
+        );
+        if steers && dash.stopped {
+            dash.note(
+                Level::Info,
+                "training has stopped: nothing left to change (q quits)",
+            );
+            return Reaction::Nothing;
+        }
         match action {
             Action::Quit => Reaction::Quit,
             Action::Stop => Reaction::Stop,

@@ -130,7 +130,39 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
 
 /// `(keys, label)` pairs for the status bar, keys written compactly (`d/D`, `q`).
 pub fn hints() -> impl Iterator<Item = (String, &'static str)> {
-    BINDINGS.iter().filter_map(|b| {
+    hints_of(BINDINGS).flatten()
+}
+
+/// The status bar's hints for `resdash watch`: steering, every key that changes the run, `q`
+/// as "leave" and `Q` to stop it (zoom makes room; `?` lists it); read-only, the view's keys.
+pub fn watch_hints(steering: bool) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = BINDINGS
+        .iter()
+        .zip(hints_of(BINDINGS))
+        .filter_map(|(b, hint)| {
+            let (keys, label) = hint?;
+            let keep = match b.action {
+                Action::Zoom(_) | Action::Help => !steering || b.action == Action::Help,
+                Action::Quit => true,
+                _ => steering,
+            };
+            let label = if b.action == Action::Quit {
+                "leave"
+            } else {
+                label
+            };
+            keep.then_some((keys, label))
+        })
+        .collect();
+    if steering {
+        out.push(("Q".into(), "stop"));
+    }
+    out
+}
+
+/// Each binding's `(keys, label)` for the status bar, if it has one.
+fn hints_of(bindings: &[Binding]) -> impl Iterator<Item = Option<(String, &'static str)>> + '_ {
+    bindings.iter().map(|b| {
         let keys = b
             .keys
             .split(',')
@@ -181,6 +213,30 @@ mod tests {
             };
             assert_eq!(press(code), Some(b.action), "{}", b.keys);
         }
+    }
+
+    #[test]
+    fn watching_hints_say_what_q_does_there_and_fit_80_columns() {
+        let line = |hints: Vec<(String, &str)>| {
+            hints
+                .iter()
+                .map(|(k, l)| format!("{k} {l}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        let own = line(hints().collect());
+        assert!(
+            own.ends_with("q quit") && own.chars().count() <= 80,
+            "{own}"
+        );
+        let steering = line(watch_hints(true));
+        assert!(
+            steering.starts_with("space pause")
+                && steering.ends_with("q leave  Q stop")
+                && steering.chars().count() <= 80,
+            "{steering}"
+        );
+        assert_eq!(line(watch_hints(false)), "1-6 zoom  ? help  q leave");
     }
 
     #[test]

@@ -33,8 +33,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use crate::control::{Panel, View};
-use crate::keymap::hints;
+use crate::control::{Panel, View, Watching};
+use crate::keymap::{hints, watch_hints};
 use crate::protocol::RunState;
 use crate::state::Dashboard;
 pub use theme::Theme;
@@ -71,7 +71,7 @@ pub fn render(frame: &mut Frame, dash: &Dashboard, view: &View, theme: Theme) {
             render_panel(frame, right, pair[1], dash, theme, false);
         }
     }
-    status_bar(frame, bottom, dash, theme);
+    status_bar(frame, bottom, dash, view.watching, theme);
     if view.help {
         overlay::help(frame, middle, theme);
     }
@@ -113,7 +113,13 @@ fn render_panel(
     }
 }
 
-fn status_bar(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme) {
+fn status_bar(
+    frame: &mut Frame,
+    area: Rect,
+    dash: &Dashboard,
+    watching: Option<Watching>,
+    theme: Theme,
+) {
     let line = if let Some(fault) = &dash.fault {
         Line::from(vec![
             Span::styled(format!("FAULT: {fault}"), theme.fault()),
@@ -121,7 +127,14 @@ fn status_bar(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme) {
         ])
     } else {
         let mut spans = Vec::new();
-        for (i, (keys, label)) in hints().enumerate() {
+        let hints = match watching {
+            None => hints().collect(),
+            Some(w) => watch_hints(w == Watching::Steering),
+        };
+        if watching == Some(Watching::ReadOnly) {
+            spans.push(Span::styled("watching, read-only  ", theme.dim()));
+        }
+        for (i, (keys, label)) in hints.into_iter().enumerate() {
             if i > 0 {
                 spans.push(Span::raw("  "));
             }

@@ -9,7 +9,7 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-use resdash::control::{Reaction, View};
+use resdash::control::{Reaction, View, Watching};
 use resdash::protocol::{DepthSummary, Event, Fault, Net, RunState};
 use resdash::state::{Dashboard, script};
 use resdash::ui::{self, Theme};
@@ -330,5 +330,27 @@ fn the_log_pane_always_shows_the_newest_entry_and_the_checkpoint_path_s_end() {
     assert!(
         small.contains("│ckpt     …2118/checkpoints/step-000480│"),
         "{small}"
+    );
+}
+
+#[test]
+fn watching_a_run_the_status_bar_says_what_q_does_and_whether_keys_steer() {
+    let d = running();
+    let last_line = |watching| {
+        let view = View {
+            watching: Some(watching),
+            ..View::default()
+        };
+        let screen = text(&draw(&d, &view, Theme::default(), SMALL));
+        screen.lines().last().unwrap().to_string()
+    };
+    let steering = last_line(Watching::Steering);
+    assert!(
+        steering.starts_with("space pause") && steering.ends_with("q leave  Q stop"),
+        "{steering}"
+    );
+    assert_eq!(
+        last_line(Watching::ReadOnly),
+        "watching, read-only  1-6 zoom  ? help  q leave"
     );
 }

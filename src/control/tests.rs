@@ -166,3 +166,26 @@ fn parse_field_names_what_is_wrong() {
     assert!(parse_field(0, "-1").unwrap_err().contains("> 0"));
     assert!(parse_field(0, "abc").unwrap_err().contains("not a number"));
 }
+
+#[test]
+fn once_the_trainer_has_stopped_keys_that_would_steer_it_say_so() {
+    let (mut v, mut d) = (View::default(), dashboard(20));
+    d.apply(&crate::protocol::Event::State {
+        step: 10,
+        state: RunState::Finished,
+    });
+    d.apply(&crate::protocol::Event::Stopped);
+    for code in ['d', 'D', ' ', 'n', 'c', 'l', 'e'].map(KeyCode::Char) {
+        let before = d.log.len();
+        assert_eq!(press(&mut v, &mut d, code), Reaction::Nothing, "{code:?}");
+        let note = &d.log.back().unwrap().text;
+        assert!(
+            d.log.len() > before && note.contains("training has stopped"),
+            "{code:?}: {note}"
+        );
+        assert_eq!(v.edit, None);
+    }
+    assert_eq!(press(&mut v, &mut d, KeyCode::Char('3')), Reaction::Nothing);
+    assert_eq!(v.zoom, Some(Panel::Flow), "the view's own keys still work");
+    assert_eq!(press(&mut v, &mut d, KeyCode::Char('q')), Reaction::Quit);
+}
