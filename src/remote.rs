@@ -73,9 +73,19 @@ impl ControlServer {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         let (told, heard) = unbounded_channel();
         let task = tokio::spawn(async move {
-            // An accept error (e.g. out of file descriptors) ends serving, not the run.
-            while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_client(stream, commands.clone(), told.clone()));
+            // Dropped with this task when the server goes: no connection outlives it.
+            let mut clients = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            clients.spawn(serve_client(stream, commands.clone(), told.clone()));
+                        }
+                        // An accept error (e.g. out of file descriptors) ends serving, not the run.
+                        Err(_) => break,
+                    },
+                    Some(_) = clients.join_next() => {}
+                }
             }
         });
         Ok(ControlServer {
