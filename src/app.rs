@@ -16,7 +16,7 @@ use ratatui::backend::CrosstermBackend;
 
 use crate::control::{Reaction, View, Watching};
 use crate::headless::Outcome;
-use crate::protocol::{Command, Event, Fault, RunState};
+use crate::protocol::{Command, Event, Fault};
 use crate::remote::{ControlClient, ControlServer};
 use crate::runlog::RunLog;
 use crate::runlog::follow::Follower;
@@ -59,26 +59,10 @@ fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, Term
     Ok((terminal, guard))
 }
 
-/// How the dashboard ended.
-pub enum Ended {
-    /// The user quit, or the trainer stopped for good.
-    Done(Outcome),
-    /// The terminal went away (SIGHUP, its input closed, drawing failed) while the trainer had
-    /// work left: training goes on without a terminal, steerable through the socket.
-    Detached(Detached),
-}
-
-/// What a detached run goes on with (see [`crate::headless::drive`]).
-pub struct Detached {
-    pub handle: TrainerHandle,
-    pub log: RunLog,
-    pub control: Option<ControlServer>,
-    /// What happened to the terminal, in words.
-    pub why: String,
-}
-
 /// Runs the dashboard, starting from `dash` (empty, or a resumed run's past), until the user
-/// quits, the trainer stops for good, or the terminal goes away.
+/// quits, the trainer stops for good, or the terminal goes away. The run stops with it:
+/// crossterm's key reader spins on a terminal that hung up, so this process cannot train on
+/// without it (a run that must survive a dropped connection runs headless).
 pub async fn run(
     mut handle: TrainerHandle,
     mut log: RunLog,
@@ -86,7 +70,7 @@ pub async fn run(
     theme: Theme,
     mut view: View,
     mut dash: Dashboard,
-) -> std::io::Result<Ended> {
+) -> std::io::Result<Outcome> {
     let (mut terminal, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
     let mut frame = frame_timer(fps);
@@ -95,7 +79,7 @@ pub async fn run(
     let mut outcome = Outcome::Done;
     let mut quit_deadline: Option<tokio::time::Instant> = None;
     let mut log_failed = false;
-    let mut lost_terminal: Option<String> = None;
+    let mut lost_terminal = false;
     // Other terminals steer this run through its control socket (`resdash watch runs/<id>`).
     let mut control = match ControlServer::for_run(log.dir(), &handle.commands) {
         Ok(server) => {
@@ -151,7 +135,7 @@ pub async fn run(
                 }
                 Input::Key(Reaction::Nothing) | Input::Other => {}
                 Input::Closed => {
-                    lost_terminal = Some("the terminal's input closed".into());
+                    lost_terminal = true;
                     break;
                 }
             },
@@ -160,38 +144,34 @@ pub async fn run(
                 dash.note(Level::Info, note);
             }
             _ = frame.tick() => {
-                if let Err(e) = draw_if_dirty(&mut terminal, &mut dash, &view, theme) {
-                    lost_terminal = Some(format!("drawing failed ({e})"));
+                if draw_if_dirty(&mut terminal, &mut dash, &view, theme).is_err() {
+                    lost_terminal = true;
                     break;
                 }
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
-                lost_terminal = Some("the terminal hung up".into());
+                lost_terminal = true;
                 break;
             }
             () = grace => break,
         }
     }
-    if lost_terminal.is_some() {
+    let _ = handle.commands.send(Command::Quit);
+    if lost_terminal {
         // ratatui's Drop would try to show the cursor on the lost terminal and report the
         // failure with `eprintln!`, which panics when stderr is that terminal too.
         std::mem::forget(terminal);
+        // No one to see it, so the log gets the run's last events, through `stopped`.
+        let rest = async {
+            while let Some(event) = handle.events.recv().await {
+                let _ = log.write(&event);
+            }
+        };
+        let _ = tokio::time::timeout(QUIT_GRACE, rest).await;
     }
-    let has_work = !dash.stopped
-        && quit_deadline.is_none()
-        && !matches!(dash.state, RunState::Finished | RunState::Faulted);
-    if let (Some(why), true) = (lost_terminal, has_work) {
-        return Ok(Ended::Detached(Detached {
-            handle,
-            log,
-            control,
-            why,
-        }));
-    }
-    let _ = handle.commands.send(Command::Quit);
-    Ok(Ended::Done(outcome))
+    Ok(outcome)
 }
 
 /// Shows a run that another process trains, from its `metrics.jsonl` as it grows, until the

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use resdash::app::{Detached, Ended};
 use resdash::cli::{Cli, Commands};
 use resdash::config::Config;
 use resdash::headless::{self, HeadlessOptions, Outcome};
@@ -163,35 +162,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let dash = resume.as_deref().map_or_else(Dashboard::default, |dir| {
                 Dashboard::replayed(&replay::before_checkpoint(dir))
             });
-            match runtime.block_on(resdash::app::run(handle, log, fps, theme, view, dash))? {
-                Ended::Done(outcome) => outcome,
-                Ended::Detached(detached) => runtime.block_on(go_on_detached(detached, &options)),
-            }
+            runtime.block_on(resdash::app::run(handle, log, fps, theme, view, dash))?
         }
     };
     report_run_dir(&run_dir, outcome);
     Ok(ExitCode::from(outcome.exit_code()))
-}
-
-/// The dashboard's terminal went away: training goes on to the step limit (or until a `Q` from
-/// `resdash watch`), as a headless run would, and the log says so for whoever watches.
-async fn go_on_detached(mut detached: Detached, options: &HeadlessOptions) -> Outcome {
-    let message = format!(
-        "{}; training goes on without the dashboard (to the step limit, if set); \
-         resdash watch {} shows it, Q there stops it",
-        detached.why,
-        detached.log.dir().display()
-    );
-    headless::say(format_args!("note   {message}"));
-    let _ = detached.log.write(&Event::Warning { message });
-    headless::drive(
-        detached.handle,
-        detached.log,
-        options,
-        detached.control,
-        |_, _| true,
-    )
-    .await
 }
 
 /// `resdash watch runs/<id>`: the dashboard over another process's run, steering it through its
