@@ -107,10 +107,6 @@ impl ControlServer {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Serves the socket of the run in `run_dir`; the error, in words, says what is lost.
     pub fn for_run(run_dir: &Path, commands: &Sender<Command>) -> Result<ControlServer, String> {
         let path = socket_path(run_dir);
