@@ -144,6 +144,11 @@ pub async fn drive(
             _ => {}
         }
     }
+    if options.progress {
+        for command in ControlServer::unreported(&mut control) {
+            say(format_args!("ctrl   from another terminal: {}", command.describe()));
+        }
+    }
     drop(control);
     let _ = handle.thread.join();
     outcome

@@ -107,6 +107,19 @@ impl ControlServer {
         }
     }
 
+    /// The commands heard but not yet taken by [`ControlServer::heard`]: a loop that ends on the
+    /// trainer's `stopped` can see it before the `stop` that caused it (the trainer is quicker
+    /// than the loop's next turn), and reports these last.
+    pub fn unreported(server: &mut Option<ControlServer>) -> Vec<Command> {
+        let mut commands = Vec::new();
+        if let Some(s) = server.as_mut() {
+            while let Ok(command) = s.heard.try_recv() {
+                commands.push(command);
+            }
+        }
+        commands
+    }
+
     /// Serves the socket of the run in `run_dir`; the error, in words, says what is lost.
     pub fn for_run(run_dir: &Path, commands: &Sender<Command>) -> Result<ControlServer, String> {
         let path = socket_path(run_dir);

@@ -70,10 +70,13 @@ async fn commands_reach_the_trainer_in_order_and_each_gets_a_reply() {
     .await;
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(s.trainer.try_iter().collect::<Vec<_>>(), sent);
-    // The serving loop hears each one too, to report it.
-    for command in &sent {
+    // The serving loop hears each one too, to report it; what it has not taken when its run
+    // stops is still there to report.
+    for command in &sent[..2] {
         assert_eq!(&ControlServer::heard(&mut s.server).await, command);
     }
+    assert_eq!(ControlServer::unreported(&mut s.server), sent[2..]);
+    assert_eq!(ControlServer::unreported(&mut s.server), []);
 
     drop(s.server.take());
     assert!(!s.path.exists(), "the socket file goes with the server");
