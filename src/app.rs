@@ -1,6 +1,8 @@
 //! The interactive dashboard: one `tokio::select!` over key presses, trainer events (or, for
-//! `watch`, the lines another process appends to a run's log) and a frame timer. Redraws at most `ui.fps` times a second and only when something changed; restores the
-//! terminal on every exit path (quit, Ctrl-C, SIGTERM, SIGHUP, panic in any thread).
+//! `watch`, the lines another process appends to a run's log) and a frame timer. Redraws at
+//! most `ui.fps` times a second and only when something changed; restores the terminal on every
+//! exit path (quit, Ctrl-C, SIGTERM, panic in any thread). When the terminal hangs up, the run
+//! trains on without it (see [`run`]).
 
 use std::io::Stdout;
 use std::time::Duration;
@@ -15,8 +17,9 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 
 use crate::control::{Reaction, View, Watching};
-use crate::headless::Outcome;
-use crate::protocol::{Command, Event, Fault};
+use crate::detach;
+use crate::headless::{self, HeadlessOptions, Outcome};
+use crate::protocol::{Command, Event, Fault, RunState};
 use crate::remote::{ControlClient, ControlServer};
 use crate::runlog::RunLog;
 use crate::runlog::follow::Follower;
@@ -60,9 +63,11 @@ fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, Term
 }
 
 /// Runs the dashboard, starting from `dash` (empty, or a resumed run's past), until the user
-/// quits, the trainer stops for good, or the terminal goes away. The run stops with it:
-/// crossterm's key reader spins on a terminal that hung up, so this process cannot train on
-/// without it (a run that must survive a dropped connection runs headless).
+/// quits or the trainer stops for good. If the terminal goes away (a dropped SSH connection)
+/// while the run is running or paused, the run goes on as a headless one would: into its log,
+/// steered through its control socket (`resdash watch runs/<id>`), until its step limit or a
+/// stop. Where crossterm reads keys from a terminal other than standard input, which this
+/// process cannot take from it, the run stops with the terminal instead.
 pub async fn run(
     mut handle: TrainerHandle,
     mut log: RunLog,
@@ -71,6 +76,8 @@ pub async fn run(
     mut view: View,
     mut dash: Dashboard,
 ) -> std::io::Result<Outcome> {
+    // Asked now: once the terminal has hung up, this no longer says where crossterm reads keys.
+    let keys_from_stdin = detach::stdin_is_terminal();
     let (mut terminal, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
     let mut frame = frame_timer(fps);
@@ -80,6 +87,8 @@ pub async fn run(
     let mut quit_deadline: Option<tokio::time::Instant> = None;
     let mut log_failed = false;
     let mut lost_terminal = false;
+    // A SIGHUP says the terminal is gone for sure; a failed draw or key read may not.
+    let mut hung_up = false;
     // Other terminals steer this run through its control socket (`resdash watch runs/<id>`).
     let mut control = match ControlServer::for_run(log.dir(), &handle.commands) {
         Ok(server) => {
@@ -153,23 +162,51 @@ pub async fn run(
             _ = terminate.recv() => break,
             _ = hangup.recv() => {
                 lost_terminal = true;
+                hung_up = true;
                 break;
             }
             () = grace => break,
         }
     }
-    let _ = handle.commands.send(Command::Quit);
     if lost_terminal {
         // ratatui's Drop would try to show the cursor on the lost terminal and report the
         // failure with `eprintln!`, which panics when stderr is that terminal too.
         std::mem::forget(terminal);
+        drop(keys);
+        let trains_on = (hung_up || detach::terminal_hung_up())
+            && quit_deadline.is_none()
+            && matches!(
+                dash.state,
+                RunState::WarmingUp
+                    | RunState::Running
+                    | RunState::Paused
+                    | RunState::Stepping
+                    | RunState::Checkpointing
+            );
+        if trains_on && keys_from_stdin && detach::let_go_of_terminal().is_ok() {
+            let options = HeadlessOptions {
+                max_time: None,
+                jsonl: false,
+                progress: false,
+                flow_every: 0,
+            };
+            let headless = headless::drive(handle, log, &options, control, |_, _| true).await;
+            return Ok(if outcome == Outcome::Done {
+                headless
+            } else {
+                outcome
+            });
+        }
         // No one to see it, so the log gets the run's last events, through `stopped`.
+        let _ = handle.commands.send(Command::Quit);
         let rest = async {
             while let Some(event) = handle.events.recv().await {
                 let _ = log.write(&event);
             }
         };
         let _ = tokio::time::timeout(QUIT_GRACE, rest).await;
+    } else {
+        let _ = handle.commands.send(Command::Quit);
     }
     Ok(outcome)
 }

@@ -146,7 +146,10 @@ pub async fn drive(
     }
     if options.progress {
         for command in ControlServer::unreported(&mut control) {
-            say(format_args!("ctrl   from another terminal: {}", command.describe()));
+            say(format_args!(
+                "ctrl   from another terminal: {}",
+                command.describe()
+            ));
         }
     }
     drop(control);

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod data;
+pub mod detach;
 pub mod headless;
 pub mod keymap;
 pub mod model;

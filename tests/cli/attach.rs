@@ -1,6 +1,6 @@
 //! Steering a run from another terminal: the control socket of a headless run, a hangup that
-//! leaves headless training going, and a dashboard steered from elsewhere whose terminal goes
-//! away mid-run.
+//! leaves headless training going, and a dashboard whose terminal goes away mid-run, which
+//! trains on and is steered from elsewhere.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,25 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A process that is not this one's child (the dashboard `script` started), killed when the test
+/// ends, however it ends: a failed test must not leave it training in the background. Killed
+/// only while its command line still names the test's run directory (never a reused pid).
+struct KilledPid {
+    pid: u32,
+    run_dir: PathBuf,
+}
+
+impl Drop for KilledPid {
+    fn drop(&mut self) {
+        if is_dashboard_of(self.pid, &self.run_dir) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
     }
 }
 
@@ -195,12 +214,49 @@ fn a_hangup_leaves_a_headless_run_training_even_with_its_stderr_gone() {
     assert_eq!(all.last(), Some(&Event::Stopped));
 }
 
+/// Whether `pid` is a resdash whose command line names `run_dir`.
+fn is_dashboard_of(pid: u32, run_dir: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<_> = cmdline.split(|&b| b == 0).collect();
+    args.first()
+        .is_some_and(|exe| String::from_utf8_lossy(exe).ends_with("resdash"))
+        && args.contains(&run_dir.as_os_str().as_encoded_bytes())
+}
+
+/// The process whose command line names `run_dir`: the dashboard that `script` started.
+fn dashboard_pid(run_dir: &Path) -> u32 {
+    wait_for("the dashboard's process", || {
+        std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                is_dashboard_of(pid, run_dir).then_some(pid)
+            })
+    })
+}
+
+/// Clock ticks of CPU time the process has used, all threads together; `None` once it has
+/// exited (or is a zombie nobody reaps).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses: state is the first, then
+    // utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
 #[test]
-fn a_dashboard_steered_from_elsewhere_stops_when_its_terminal_goes_away() {
+fn a_dashboard_trains_on_without_its_terminal_and_is_steered_from_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
     // `script` runs the dashboard in an 80x24 pseudo-terminal; killing it hangs that terminal up.
     let command = format!(
-        "stty rows 24 cols 80; exec {} --max-steps 300 {} --run-dir {}",
+        "stty rows 24 cols 80; exec {} --max-steps 40 {} --run-dir {}",
         env!("CARGO_BIN_EXE_resdash"),
         TINY.join(" "),
         dir.path().display()
@@ -217,6 +273,11 @@ fn a_dashboard_steered_from_elsewhere_stops_when_its_terminal_goes_away() {
     );
     let screen = record(script.0.stdout.take().unwrap());
     let run = started(dir.path());
+    let pid = dashboard_pid(dir.path());
+    let _dashboard = KilledPid {
+        pid,
+        run_dir: dir.path().to_path_buf(),
+    };
     let mut client = ControlClient::connect(&remote::socket_path(&run)).unwrap();
     client.send(&Cmd::Pause).unwrap();
     wait_for("paused", || has(&run, |e| is_state(e, RunState::Paused)));
@@ -227,16 +288,34 @@ fn a_dashboard_steered_from_elsewhere_stops_when_its_terminal_goes_away() {
     });
 
     drop(script);
-    // The run stops with its terminal (crossterm's key reader would spin on a hung-up one): it
-    // writes its last events and exits, rather than train on as an orphan.
+    wait_for("the dashboard to let go of its terminal", || {
+        let out = std::fs::read_link(format!("/proc/{pid}/fd/1")).ok()?;
+        (out == Path::new("/dev/null")).then_some(())
+    });
+    // Paused and with no terminal, the process idles: no thread of it spins on the hung-up
+    // terminal (crossterm's key reader did, at most of a core, before it was handed a pipe).
+    let before = cpu_ticks(pid).expect("the dashboard outlives its terminal");
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(pid).expect("the dashboard outlives its terminal") - before;
+    assert!(
+        used < 60,
+        "{used} ticks of CPU in 3 s while paused: something spins"
+    );
+
+    // The same connection steers the run on to its step limit, where it stops as a headless
+    // run would, its log complete.
+    client.send(&Cmd::Resume).unwrap();
     wait_for("the run to stop", || {
         has(&run, |e| matches!(e, Event::Stopped))
     });
+    let all = events(&run);
     assert!(
-        !events(&run)
-            .iter()
-            .any(|e| matches!(e, Event::DepthSummary(s) if s.steps == 300)),
-        "a paused run whose terminal went away did not go on to its limit"
+        all.iter()
+            .any(|e| matches!(e, Event::DepthSummary(s) if s.steps == 40)),
+        "the run went on to its step limit"
     );
-    client.send(&Cmd::Resume).unwrap_err();
+    wait_for("the process to exit", || {
+        cpu_ticks(pid).is_none().then_some(())
+    });
+    assert!(!remote::socket_path(&run).exists());
 }
