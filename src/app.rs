@@ -4,7 +4,6 @@
 //! exit path (quit, Ctrl-C, SIGTERM, panic in any thread). When the terminal hangs up, the run
 //! trains on without it (see [`run`]).
 
-use std::io::Stdout;
 use std::time::Duration;
 
 use crossterm::event::{Event as TermEvent, EventStream, KeyEventKind};
@@ -27,8 +26,16 @@ use crate::state::{Dashboard, Level};
 use crate::train::TrainerHandle;
 use crate::ui::{self, Theme};
 
+mod output;
+use output::{Output, OutputState};
+
+/// The dashboard's terminal, written through [`Output`]'s thread.
+type Screen = Terminal<CrosstermBackend<Output>>;
+
 /// How long to wait for the trainer to finish its step after `q` before leaving anyway.
 const QUIT_GRACE: Duration = Duration::from_secs(10);
+/// How long leaving waits for the terminal to take the last frame before restoring it.
+const LAST_FRAME: Duration = Duration::from_secs(1);
 /// How often `watch` looks for new lines in the run's log.
 const WATCH_POLL: Duration = Duration::from_millis(250);
 
@@ -47,7 +54,7 @@ impl Drop for TerminalGuard {
     }
 }
 
-fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, TerminalGuard)> {
+fn setup_terminal() -> std::io::Result<(Screen, OutputState, TerminalGuard)> {
     // Restore before a panic message is printed, from whichever thread panics.
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -56,10 +63,10 @@ fn setup_terminal() -> std::io::Result<(Terminal<CrosstermBackend<Stdout>>, Term
     }));
     enable_raw_mode()?;
     let guard = TerminalGuard;
-    let mut stdout = std::io::stdout();
-    execute!(stdout, EnterAlternateScreen, cursor::Hide)?;
-    let terminal = Terminal::new(CrosstermBackend::new(stdout))?;
-    Ok((terminal, guard))
+    execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)?;
+    let (output, state) = Output::spawn(std::io::stdout())?;
+    let terminal = Terminal::new(CrosstermBackend::new(output))?;
+    Ok((terminal, state, guard))
 }
 
 /// Runs the dashboard, starting from `dash` (empty, or a resumed run's past), until the user
@@ -78,7 +85,7 @@ pub async fn run(
 ) -> std::io::Result<Outcome> {
     // Asked now: once the terminal has hung up, this no longer says where crossterm reads keys.
     let keys_from_stdin = detach::stdin_is_terminal();
-    let (mut terminal, _guard) = setup_terminal()?;
+    let (mut terminal, output, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
     let mut frame = frame_timer(fps);
     let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -153,7 +160,7 @@ pub async fn run(
                 dash.note(Level::Info, note);
             }
             _ = frame.tick() => {
-                if draw_if_dirty(&mut terminal, &mut dash, &view, theme).is_err() {
+                if draw_if_dirty(&mut terminal, &output, &mut dash, &view, theme).is_err() {
                     lost_terminal = true;
                     break;
                 }
@@ -207,6 +214,7 @@ pub async fn run(
         let _ = tokio::time::timeout(QUIT_GRACE, rest).await;
     } else {
         let _ = handle.commands.send(Command::Quit);
+        output.drain(LAST_FRAME);
     }
     Ok(outcome)
 }
@@ -222,7 +230,7 @@ pub async fn watch(
     mut view: View,
     mut dash: Dashboard,
 ) -> std::io::Result<()> {
-    let (mut terminal, _guard) = setup_terminal()?;
+    let (mut terminal, output, _guard) = setup_terminal()?;
     let mut keys = EventStream::new();
     let mut frame = frame_timer(fps);
     let mut poll = tokio::time::interval(WATCH_POLL);
@@ -269,13 +277,14 @@ pub async fn watch(
                     view.watching = watching;
                     dash.dirty = true;
                 }
-                draw_if_dirty(&mut terminal, &mut dash, &view, theme)?;
+                draw_if_dirty(&mut terminal, &output, &mut dash, &view, theme)?;
             }
             _ = tokio::signal::ctrl_c() => break,
             _ = terminate.recv() => break,
             _ = hangup.recv() => break,
         }
     }
+    output.drain(LAST_FRAME);
     Ok(())
 }
 
@@ -320,16 +329,25 @@ fn input(
     }
 }
 
-/// Draws a frame if something changed since the last one.
+/// Draws a frame if something changed since the last one and the terminal has taken the last
+/// frame (one that stopped taking output is waited for, not written to); fails once the
+/// terminal has.
 fn draw_if_dirty(
-    terminal: &mut Terminal<CrosstermBackend<Stdout>>,
+    terminal: &mut Screen,
+    output: &OutputState,
     dash: &mut Dashboard,
     view: &View,
     theme: Theme,
 ) -> std::io::Result<()> {
-    if dash.dirty {
+    if dash.dirty && output.backlog() == 0 {
         terminal.draw(|f| ui::render(f, dash, view, theme))?;
         dash.dirty = false;
+    }
+    if output.failed() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::BrokenPipe,
+            "the terminal stopped taking output",
+        ));
     }
     Ok(())
 }

@@ -1,8 +1,8 @@
 //! Steering a run from another terminal: the control socket of a headless run, a hangup that
-//! leaves headless training going, and a dashboard whose terminal goes away mid-run, which
-//! trains on and is steered from elsewhere.
+//! leaves headless training going, a dashboard whose terminal goes away mid-run, which
+//! trains on and is steered from elsewhere, and one whose terminal stops taking output.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -251,17 +251,16 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
 }
 
-#[test]
-fn a_dashboard_trains_on_without_its_terminal_and_is_steered_from_elsewhere() {
-    let dir = tempfile::tempdir().unwrap();
-    // `script` runs the dashboard in an 80x24 pseudo-terminal; killing it hangs that terminal up.
+/// `script` running the dashboard over `run_dir` in an 80x24 pseudo-terminal, its input and
+/// output piped; killing it hangs that terminal up.
+fn in_a_terminal(run_dir: &Path, max_steps: &str) -> Killed {
     let command = format!(
-        "stty rows 24 cols 80; exec {} --max-steps 40 {} --run-dir {}",
+        "stty rows 24 cols 80; exec {} --max-steps {max_steps} {} --run-dir {}",
         env!("CARGO_BIN_EXE_resdash"),
         TINY.join(" "),
-        dir.path().display()
+        run_dir.display()
     );
-    let mut script = Killed(
+    Killed(
         Command::new("script")
             .args(["-qfec", &command, "/dev/null"])
             .env("TERM", "xterm")
@@ -270,7 +269,13 @@ fn a_dashboard_trains_on_without_its_terminal_and_is_steered_from_elsewhere() {
             .stderr(Stdio::null())
             .spawn()
             .expect("`script` (util-linux) runs the dashboard in a pseudo-terminal"),
-    );
+    )
+}
+
+#[test]
+fn a_dashboard_trains_on_without_its_terminal_and_is_steered_from_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = in_a_terminal(dir.path(), "40");
     let screen = record(script.0.stdout.take().unwrap());
     let run = started(dir.path());
     let pid = dashboard_pid(dir.path());
@@ -318,4 +323,66 @@ fn a_dashboard_trains_on_without_its_terminal_and_is_steered_from_elsewhere() {
         cpu_ticks(pid).is_none().then_some(())
     });
     assert!(!remote::socket_path(&run).exists());
+}
+
+/// Whether a thread of `pid` is blocked writing to its standard output (the terminal is not
+/// taking what it is sent).
+fn writing_to_stdout(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        let call = std::fs::read_to_string(task.path().join("syscall")).unwrap_or_default();
+        let mut fields = call.split(' ');
+        // write(2) and writev(2) on x86-64 and on aarch64, with fd 1 as their first argument.
+        matches!(fields.next(), Some("1" | "20" | "64" | "66")) && fields.next() == Some("0x1")
+    })
+}
+
+#[test]
+fn a_dashboard_whose_terminal_stops_taking_output_is_still_steered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = in_a_terminal(dir.path(), "100000");
+    // Nobody reads `script`'s output (a stalled SSH connection): once this small pipe and the
+    // pseudo-terminal's buffer are full, the dashboard's writes to its terminal block.
+    let stdout = script.0.stdout.take().unwrap();
+    rustix::pipe::fcntl_setpipe_size(&stdout, 4096).unwrap();
+    let run = started(dir.path());
+    let pid = dashboard_pid(dir.path());
+    let _dashboard = KilledPid {
+        pid,
+        run_dir: dir.path().to_path_buf(),
+    };
+    wait_for("the terminal to stop taking output", || {
+        writing_to_stdout(pid).then_some(())
+    });
+
+    // The run's loop is not the one waiting: it still hears the control socket.
+    let mut client = ControlClient::connect(&remote::socket_path(&run)).unwrap();
+    client
+        .send(&Cmd::Pause)
+        .expect("the run hears its control socket while its terminal is stalled");
+    wait_for("paused while the terminal is stalled", || {
+        has(&run, |e| is_state(e, RunState::Paused))
+    });
+
+    // The connection recovers: the terminal catches up, shows the pause, and takes keys.
+    let screen = record(stdout);
+    wait_for("the screen to show the pause", || {
+        String::from_utf8_lossy(&screen.lock().unwrap())
+            .contains("PAUSED")
+            .then_some(())
+    });
+    let mut keys = script.0.stdin.take().unwrap();
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    wait_for("the dashboard to quit", || {
+        cpu_ticks(pid).is_none().then_some(())
+    });
+    let _ = script.0.wait();
+    let shown = screen.lock().unwrap().clone();
+    assert!(
+        shown.windows(8).any(|w| w == b"\x1b[?1049l"),
+        "the terminal was restored (left the alternate screen) on quit"
+    );
 }
