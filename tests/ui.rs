@@ -334,6 +334,21 @@ fn the_log_pane_always_shows_the_newest_entry_and_the_checkpoint_path_s_end() {
 }
 
 #[test]
+fn an_entry_too_long_for_the_log_pane_shows_its_start_not_a_word() {
+    let mut d = running();
+    d.note(
+        resdash::state::Level::Info,
+        "attached to /tmp/nc/runs/20261206-095724: keys steer the run; q leaves it training",
+    );
+    // At 80x24 the log pane is one row: word wrapping left "attached to" alone on it.
+    let small = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    assert!(
+        small.contains("│attached to /tmp/nc/runs/20261206-095…│"),
+        "{small}"
+    );
+}
+
+#[test]
 fn watching_a_run_the_status_bar_says_what_q_does_and_whether_keys_steer() {
     let d = running();
     let last_line = |watching| {

@@ -81,9 +81,13 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
             .wrap(Wrap { trim: true })
             .line_count(log.width);
         if height > rows {
-            // The newest entry alone is taller than the pane: its start, rather than nothing.
+            // The newest entry alone is taller than the pane: as much of its start as fits,
+            // cut anywhere (a word wrap could leave a long path's row empty) and marked cut.
             if entries.is_empty() {
-                entries.push(line);
+                return frame.render_widget(
+                    Paragraph::new(cut_to_rows(&e.text, log.width, log.height)).style(style),
+                    log,
+                );
             }
             break;
         }
@@ -92,6 +96,17 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     }
     entries.reverse();
     frame.render_widget(Paragraph::new(entries).wrap(Wrap { trim: true }), log);
+}
+
+/// The first `rows` rows of `text` cut every `width` characters, the last ending in "…".
+fn cut_to_rows(text: &str, width: u16, rows: u16) -> Vec<Line<'static>> {
+    let (width, rows) = (usize::from(width.max(1)), usize::from(rows));
+    let room = (width * rows).saturating_sub(1);
+    let mut kept: Vec<char> = text.chars().take(room).collect();
+    kept.push('…');
+    kept.chunks(width)
+        .map(|row| Line::raw(row.iter().collect::<String>()))
+        .collect()
 }
 
 /// `text` if it has at most `width` characters, else "…" and its last `width - 1`.
@@ -106,7 +121,20 @@ fn keep_end(text: &str, width: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::keep_end;
+    use super::{cut_to_rows, keep_end};
+
+    #[test]
+    fn cut_to_rows_fills_the_rows_and_marks_the_cut() {
+        let rows = |text, w, h| {
+            cut_to_rows(text, w, h)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rows("abcdefghij", 4, 2), ["abcd", "efg…"]);
+        assert_eq!(rows("abcdefghij", 9, 1), ["abcdefgh…"]);
+        assert_eq!(rows("abcdefghij", 4, 0), ["…"]);
+    }
 
     #[test]
     fn keep_end_cuts_from_the_left() {
