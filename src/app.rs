@@ -40,31 +40,35 @@ const LAST_FRAME: Duration = Duration::from_secs(1);
 const WATCH_POLL: Duration = Duration::from_millis(250);
 
 /// Puts the terminal back the way it was; safe to call more than once.
-pub fn restore_terminal() {
+fn restore_terminal() {
     let _ = disable_raw_mode();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show);
 }
 
-/// Restores the terminal when dropped, so an early return or unwind cannot leave it raw.
-struct TerminalGuard;
+/// Restores the terminal when dropped, so an early return or unwind cannot leave it raw; the
+/// writing thread is stopped first, so that no frame lands after the restore.
+struct TerminalGuard(OutputState);
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
+        self.0.close(LAST_FRAME);
         restore_terminal();
     }
 }
 
 fn setup_terminal() -> std::io::Result<(Screen, OutputState, TerminalGuard)> {
+    let (output, state) = Output::spawn(std::io::stdout())?;
     // Restore before a panic message is printed, from whichever thread panics.
     let previous = std::panic::take_hook();
+    let writer = state.clone();
     std::panic::set_hook(Box::new(move |info| {
+        writer.close(LAST_FRAME);
         restore_terminal();
         previous(info);
     }));
     enable_raw_mode()?;
-    let guard = TerminalGuard;
+    let guard = TerminalGuard(state.clone());
     execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)?;
-    let (output, state) = Output::spawn(std::io::stdout())?;
     let terminal = Terminal::new(CrosstermBackend::new(output))?;
     Ok((terminal, state, guard))
 }

@@ -9,9 +9,9 @@
 //! (ratatui diffs against what it last drew, so a skipped frame loses nothing).
 
 use std::io::{self, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 /// The writing side, for ratatui's backend: bytes are kept until `flush`, which hands them to
@@ -32,6 +32,10 @@ struct Shared {
     backlog: AtomicUsize,
     /// A write failed (the terminal hung up); nothing more is written.
     failed: AtomicBool,
+    /// The terminal is being restored: what is still handed over is dropped, not written.
+    closed: AtomicBool,
+    /// Held by the writing thread while it writes a chunk.
+    writing: Mutex<()>,
 }
 
 impl Output {
@@ -44,6 +48,14 @@ impl Output {
             .name("resdash-output".into())
             .spawn(move || {
                 for chunk in incoming {
+                    let _writing = shared
+                        .writing
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    if shared.closed.load(Ordering::SeqCst) {
+                        shared.backlog.fetch_sub(chunk.len(), Ordering::SeqCst);
+                        continue;
+                    }
                     let written = sink.write_all(&chunk).and_then(|()| sink.flush());
                     if written.is_err() {
                         shared.failed.store(true, Ordering::SeqCst);
@@ -116,6 +128,24 @@ impl OutputState {
             std::thread::sleep(Duration::from_millis(2));
         }
         true
+    }
+
+    /// Stops the writing thread before the terminal is restored: nothing handed over after this
+    /// is written, and it waits up to `limit` for a chunk being written to finish (so that the
+    /// restoring sequences do not land in the middle of a frame, nor a frame after them);
+    /// whether the thread is idle.
+    pub fn close(&self, limit: Duration) -> bool {
+        self.0.closed.store(true, Ordering::SeqCst);
+        let start = Instant::now();
+        loop {
+            if !matches!(self.0.writing.try_lock(), Err(TryLockError::WouldBlock)) {
+                return true;
+            }
+            if start.elapsed() >= limit {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 }
 

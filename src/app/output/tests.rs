@@ -1,5 +1,5 @@
 use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use super::*;
 
@@ -9,12 +9,43 @@ const PATIENCE: Duration = Duration::from_secs(30);
 /// A terminal that takes nothing until the test opens its gate, then records what it took.
 struct Stalled {
     gate: Option<Receiver<()>>,
+    /// Set once a write waits at the gate.
+    waiting: Arc<AtomicBool>,
     took: Arc<Mutex<Vec<u8>>>,
+}
+
+/// The test's side of a [`Stalled`] terminal.
+struct Gate {
+    open: SyncSender<()>,
+    waiting: Arc<AtomicBool>,
+    took: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Stalled {
+    fn new() -> (Stalled, Gate) {
+        let (open, gate) = sync_channel(0);
+        let waiting = Arc::new(AtomicBool::new(false));
+        let took = Arc::new(Mutex::new(Vec::new()));
+        let sink = Stalled {
+            gate: Some(gate),
+            waiting: Arc::clone(&waiting),
+            took: Arc::clone(&took),
+        };
+        (
+            sink,
+            Gate {
+                open,
+                waiting,
+                took,
+            },
+        )
+    }
 }
 
 impl Write for Stalled {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(gate) = self.gate.take() {
+            self.waiting.store(true, Ordering::SeqCst);
             gate.recv().unwrap();
         }
         self.took.lock().unwrap().extend_from_slice(buf);
@@ -41,12 +72,7 @@ impl Write for HungUp {
 
 #[test]
 fn a_stalled_terminal_holds_the_writing_thread_not_the_caller() {
-    let (open, gate) = sync_channel(0);
-    let took = Arc::new(Mutex::new(Vec::new()));
-    let sink = Stalled {
-        gate: Some(gate),
-        took: Arc::clone(&took),
-    };
+    let (sink, Gate { open, took, .. }) = Stalled::new();
     let (mut output, state) = Output::spawn(sink).unwrap();
 
     // Two frames, on another thread so that a flush that waited for the terminal fails here.
@@ -84,4 +110,42 @@ fn a_hung_up_terminal_fails_the_next_flush() {
     output.write_all(b"next frame").unwrap();
     let error = output.flush().unwrap_err();
     assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn closing_waits_for_the_chunk_being_written_and_drops_the_rest() {
+    let (
+        sink,
+        Gate {
+            open,
+            waiting,
+            took,
+        },
+    ) = Stalled::new();
+    let (mut output, state) = Output::spawn(sink).unwrap();
+    output.write_all(b"being written;").unwrap();
+    output.flush().unwrap();
+    output.write_all(b"queued").unwrap();
+    output.flush().unwrap();
+    // The writing thread is inside the first chunk's write until the gate opens.
+    let start = Instant::now();
+    while !waiting.load(Ordering::SeqCst) {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "the first chunk was never written"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        !state.close(Duration::from_millis(50)),
+        "a chunk is being written"
+    );
+
+    open.send(()).unwrap();
+    assert!(state.close(PATIENCE), "the chunk was written");
+    output.write_all(b"after").unwrap();
+    output.flush().unwrap();
+    assert!(state.drain(PATIENCE), "what was handed over is dropped");
+    assert_eq!(took.lock().unwrap().as_slice(), b"being written;");
+    assert!(!state.failed());
 }
