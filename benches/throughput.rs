@@ -28,7 +28,7 @@ mod host_cpu;
 use std::time::Instant;
 
 use common::{Bench, Nets};
-use resdash::backend::{BackendJob, BackendKind, TrainBackend, dispatch, preflight};
+use resdash::backend::{BackendJob, BackendKind, TrainBackend, dispatch, preflight, share_cores};
 use resdash::model::Layout;
 
 struct Args {
@@ -118,6 +118,10 @@ impl BackendJob for Job {
             for &nets in &a.nets {
                 for &batch in &a.batches {
                     let at = Config { depth, nets, batch };
+                    // As many threads per net as the trainer gives them (tch only).
+                    if let Ok(kind) = BackendKind::parse(backend) {
+                        share_cores(kind, if nets == Nets::Pair { 2 } else { 1 });
+                    }
                     if a.layouts.is_empty() {
                         measure::<B>(&a, at, None, &device, backend);
                     }

@@ -75,7 +75,7 @@ pub struct RunArgs {
     /// Parent directory of run directories (`run.run_dir`).
     #[arg(long, value_name = "DIR", global = true)]
     pub run_dir: Option<String>,
-    /// flex, ndarray, cuda or cuda-unfused (run.backend).
+    /// flex, ndarray, cuda, cuda-unfused or tch (run.backend).
     #[arg(long, value_name = "B", global = true)]
     pub backend: Option<String>,
     /// Seed for weights, data order and synthetic data (run.seed).

@@ -176,6 +176,9 @@ impl ModelBackend for burn::backend::Flex {}
 #[cfg(feature = "ndarray")]
 impl ModelBackend for burn::backend::NdArray<f32> {}
 
+#[cfg(feature = "tch")]
+impl ModelBackend for burn::backend::LibTorch<f32> {}
+
 /// float64: the probe tests' exact reference.
 #[cfg(feature = "ndarray")]
 impl ModelBackend for burn::backend::NdArray<f64> {}

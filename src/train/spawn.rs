@@ -9,8 +9,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::events::Events;
 use super::trainer::{Trainer, TrainerSetup};
-use crate::backend::{BackendJob, BackendKind, TrainBackend, dispatch, panic_message};
-use crate::protocol::{Command, Event, Fault};
+use crate::backend::{BackendJob, BackendKind, TrainBackend, dispatch, panic_message, share_cores};
+use crate::protocol::{Command, Event, Fault, Net};
 
 /// The two ends the caller keeps, and the thread.
 pub struct TrainerHandle {
@@ -58,6 +58,7 @@ pub fn spawn(setup: TrainerSetup) -> Result<TrainerHandle, String> {
                 events: events.clone(),
                 commands: command_rx,
             };
+            share_cores(kind, Net::BOTH.len());
             if let Err(panic) = catch_unwind(AssertUnwindSafe(|| dispatch(kind, job))) {
                 events.emit(Event::Fault(Fault::Panic {
                     message: panic_message(panic.as_ref()),
