@@ -16,7 +16,7 @@
 //! burn-fusion, every operation its own kernel launched from the thread that records it but
 //! resdash's own kernels for the SGD update and batch norm (`resdash::model::ModelBackend`),
 //! reported as backend `cuda-unfused`: what burn-fusion's host work costs against the launches it
-//! saves, see the README's GPU check)
+//! saves, see docs/gpu.md)
 //! Each line also holds `first_losses`, the first net's loss in its first four steps: runs of the
 //! same nets, depth and batch train the same seeded batch, so their updates compare by it.
 

@@ -170,7 +170,7 @@ fi
 # kernel, launched from the thread that records it, but resdash's own kernels for the SGD update,
 # one per parameter shape, for batch norm with the residual add and the ReLU after it, three
 # each way, and for the loss). On this project's CPU a launch cost the host ~6 us that way, and a
-# fused plan about five of those at the margin (README), for 339 launches on lavapipe (fewer
+# fused plan about five of those at the margin (docs/gpu.md), for 339 launches on lavapipe (fewer
 # here: 11 of the SGD update's 14 there, and lavapipe's convolution fallbacks copy) against
 # burn-fusion's 370; this says which wins on this machine, at both batches. The same seeded
 # batch as speed-cuda's, so the first steps' losses compare: the check of resdash's kernels on
@@ -380,7 +380,7 @@ by_layout = {r["layout"]: r for r in lines(f"{out}/layout-cuda/stdout")}
 if len(by_layout) == 2:
     last, first_ = by_layout["channels-last"], by_layout["channels-first"]
     print(f"   layout: channels-last {last['img_per_s']} img/s, channels-first {first_['img_per_s']} "
-          f"img/s ({last['img_per_s'] / first_['img_per_s']:.2f}x; lavapipe launch counts: README)")
+          f"img/s ({last['img_per_s'] / first_['img_per_s']:.2f}x; lavapipe launch counts: docs/gpu.md)")
 else:
     print(f"   layout A/B: {how('layout-cuda') or 'no result'}")
 

@@ -21,7 +21,7 @@
 //! with option A's shortcut, the loss's gradient and the pool's backward recorded
 //! (`super::backend`) and the batches stored channels-last by the data thread (379 since the
 //! update replays cached fusion plans: `crate::train::nets::NetState::on_stream`), 370 with the
-//! shortcut's rows view taken before batch norm (`super::norm`); see README, "GPU check".
+//! shortcut's rows view taken before batch norm (`super::norm`); see docs/gpu.md.
 
 use burn::prelude::*;
 
