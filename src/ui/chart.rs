@@ -58,6 +58,24 @@ pub fn linear_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
         .collect()
 }
 
+/// A whole number (a step, a block) as a tick label: 1 → "1", 9.5 → "10", 12345 → "12.3k".
+pub fn count(v: f64) -> String {
+    if v.abs() >= 1e3 {
+        compact(v)
+    } else {
+        format!("{:.0}", v.round())
+    }
+}
+
+/// Three labels for an axis of whole numbers (steps, blocks), the middle one rounded.
+fn count_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
+    let mid = f64::midpoint(bounds[0], bounds[1]);
+    [bounds[0], mid, bounds[1]]
+        .iter()
+        .map(|v| Span::raw(count(*v)))
+        .collect()
+}
+
 /// `[first, last]` x of the points, unpadded (steps start where they start).
 pub fn x_span(xs: impl Iterator<Item = f64>) -> [f64; 2] {
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -72,10 +90,11 @@ pub fn x_span(xs: impl Iterator<Item = f64>) -> [f64; 2] {
     }
 }
 
+/// The x axis of a chart over steps or blocks: whole-number labels.
 pub fn x_axis<'a>(bounds: [f64; 2], theme: Theme) -> Axis<'a> {
     Axis::default()
         .bounds(bounds)
-        .labels(linear_labels(bounds))
+        .labels(count_labels(bounds))
         .style(theme.dim())
 }
 
@@ -155,6 +174,20 @@ mod tests {
             (0.0, "0"),
         ] {
             assert_eq!(compact(v), s);
+        }
+    }
+
+    #[test]
+    fn step_and_block_labels_are_whole_numbers() {
+        for (v, s) in [
+            (1.0, "1"),
+            (9.5, "10"),
+            (240.0, "240"),
+            (999.4, "999"),
+            (12_345.0, "12.3k"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(count(v), s);
         }
     }
 
