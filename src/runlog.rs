@@ -58,10 +58,15 @@ fn format_utc(secs: u64) -> String {
 }
 
 /// The run directory under `parent` whose `metrics.jsonl` changed last (the run most recently
-/// active), if any.
+/// active), if any. No `parent` at all means no run yet, as an empty one does.
 pub fn latest_run(parent: &Path) -> std::io::Result<Option<PathBuf>> {
     let mut latest: Option<(SystemTime, PathBuf)> = None;
-    for entry in std::fs::read_dir(parent)? {
+    let entries = match std::fs::read_dir(parent) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
         let dir = entry?.path();
         let Ok(modified) = std::fs::metadata(dir.join("metrics.jsonl")).and_then(|m| m.modified())
         else {
@@ -139,7 +144,10 @@ mod tests {
             latest_run(parent.path()).unwrap(),
             Some(parent.path().join("20261203-090000"))
         );
-        assert!(latest_run(&parent.path().join("missing")).is_err());
+        // Before the first run, `runs/` does not exist yet: no run, not an error.
+        assert_eq!(latest_run(&parent.path().join("missing")).unwrap(), None);
+        // A parent that is not a directory is an error.
+        assert!(latest_run(&parent.path().join("20261203-090000").join("metrics.jsonl")).is_err());
     }
 
     #[test]
