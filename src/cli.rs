@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::Overrides;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "resdash",
@@ -84,20 +86,30 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The flags as `section.key=value` overrides, after the explicit `--set`s (flags win).
-    pub fn overrides(&self) -> Vec<String> {
-        let mut all = self.overrides.clone();
+    /// The `--set`s, then the flags as `section.key=value` overrides (flags win), each with the
+    /// words it was given as.
+    pub fn overrides(&self) -> Overrides {
+        let mut all = Overrides::default();
+        for setting in &self.overrides {
+            all.set(setting.clone());
+        }
         if let Some(n) = self.max_steps {
-            all.push(format!("run.max_steps={n}"));
+            all.flag(format!("--max-steps {n}"), format!("run.max_steps={n}"));
         }
         if let Some(dir) = &self.run_dir {
-            all.push(format!("run.run_dir={}", toml_string(dir)));
+            all.flag(
+                format!("--run-dir {dir}"),
+                format!("run.run_dir={}", toml_string(dir)),
+            );
         }
         if let Some(b) = &self.backend {
-            all.push(format!("run.backend={}", toml_string(b)));
+            all.flag(
+                format!("--backend {b}"),
+                format!("run.backend={}", toml_string(b)),
+            );
         }
         if let Some(s) = self.seed {
-            all.push(format!("run.seed={s}"));
+            all.flag(format!("--seed {s}"), format!("run.seed={s}"));
         }
         all
     }

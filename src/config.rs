@@ -215,9 +215,36 @@ impl Default for UiConfig {
     }
 }
 
+/// `section.key=value` settings over a config, in order, with the command-line words each came
+/// from (`--set optim.lr=0.05`, or a flag such as `--backend cuda`), which errors quote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    settings: Vec<String>,
+    written: Vec<String>,
+}
+
+impl Overrides {
+    /// `--set section.key=value`.
+    pub fn set(&mut self, setting: String) {
+        self.written.push(format!("--set {setting}"));
+        self.settings.push(setting);
+    }
+
+    /// A flag that sets one key, e.g. `--backend cuda` for `run.backend="cuda"`.
+    pub fn flag(&mut self, written: String, setting: String) {
+        self.written.push(written);
+        self.settings.push(setting);
+    }
+}
+
 impl Config {
     /// Defaults, then `file` (if any), then each `key=value` override, then validation.
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
+        Self::load_with(file, &as_set(overrides))
+    }
+
+    /// [`Config::load`] with overrides that say how they were written.
+    pub fn load_with(file: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
         let (text, origin) = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|problem| ConfigError::Read {
@@ -228,7 +255,7 @@ impl Config {
             }
             None => (String::new(), "built-in defaults".to_string()),
         };
-        Self::from_toml(&text, &origin, overrides)
+        Self::from_toml_with(&text, &origin, overrides)
     }
 
     /// Like [`Config::load`] with the file's text given; `origin` names it in errors.
@@ -237,6 +264,15 @@ impl Config {
         origin: &str,
         overrides: &[String],
     ) -> Result<Config, ConfigError> {
+        Self::from_toml_with(text, origin, &as_set(overrides))
+    }
+
+    /// [`Config::from_toml`] with overrides that say how they were written.
+    pub fn from_toml_with(
+        text: &str,
+        origin: &str,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.into(),
             message: e.to_string(),
@@ -244,13 +280,13 @@ impl Config {
         // Parse the file alone first, so that a bad key is blamed on the file, not the flags.
         let file_config: Config = deserialize(&table, origin)?;
         file_config.validate(origin)?;
-        if overrides.is_empty() {
+        if overrides.settings.is_empty() {
             return Ok(file_config);
         }
-        for item in overrides {
+        for item in &overrides.settings {
             apply_override(&mut table, item)?;
         }
-        let origin = format!("{origin} with --set {}", overrides.join(" --set "));
+        let origin = format!("{origin} with {}", overrides.written.join(" "));
         let config: Config = deserialize(&table, &origin)?;
         config.validate(&origin)?;
         Ok(config)
@@ -274,6 +310,15 @@ impl Config {
             DataSource::Synthetic => PathBuf::new(),
         }
     }
+}
+
+/// Overrides given as `--set`s.
+fn as_set(settings: &[String]) -> Overrides {
+    let mut overrides = Overrides::default();
+    for setting in settings {
+        overrides.set(setting.clone());
+    }
+    overrides
 }
 
 fn deserialize(table: &toml::Table, origin: &str) -> Result<Config, ConfigError> {

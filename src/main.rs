@@ -43,13 +43,13 @@ fn resolve_config(cli: &Cli, resume: Option<&Path>) -> anyhow::Result<Config> {
         }
         let state = CheckpointState::read(dir)?;
         let origin = dir.join("state.json").display().to_string();
-        return Ok(Config::from_toml(
+        return Ok(Config::from_toml_with(
             &state.config.to_toml(),
             &origin,
             &overrides,
         )?);
     }
-    Ok(Config::load(cli.run.config.as_deref(), &overrides)?)
+    Ok(Config::load_with(cli.run.config.as_deref(), &overrides)?)
 }
 
 fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
@@ -177,7 +177,7 @@ fn watch(cli: &Cli, run: Option<&Path>) -> anyhow::Result<ExitCode> {
         run
     } else {
         let parent = PathBuf::from(
-            Config::load(cli.run.config.as_deref(), &cli.run.overrides())?
+            Config::load_with(cli.run.config.as_deref(), &cli.run.overrides())?
                 .run
                 .run_dir,
         );
@@ -206,7 +206,7 @@ fn watch(cli: &Cli, run: Option<&Path>) -> anyhow::Result<ExitCode> {
         );
     }
     // The run's own ui settings (fps, ascii), unless --set says otherwise.
-    let config = Config::load(Some(&run.join("config.toml")), &cli.run.overrides())?;
+    let config = Config::load_with(Some(&run.join("config.toml")), &cli.run.overrides())?;
     let mut follower = Follower::new(&log);
     let events = follower.poll()?;
     // A run that resumed another shows that one's past first.

@@ -230,9 +230,14 @@ fn a_bad_config_exits_2_naming_file_key_and_allowed_values() {
         "{err}"
     );
 
+    // A flag is quoted as it was typed, not as the `--set` it becomes.
     let out = resdash(&["--headless", "--backend", "tpu"], dir.path());
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("run.backend"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("run.backend") && err.contains("--backend tpu") && !err.contains("--set"),
+        "{err}"
+    );
 
     // Said once: the cause is part of the message, not repeated as its source.
     let missing = dir.path().join("missing.toml");
@@ -362,11 +367,14 @@ fn watch_needs_a_run_directory_and_a_terminal_and_says_so() {
         "{err}"
     );
 
-    // Without a directory it looks for the latest run under --run-dir: none yet.
-    let out = resdash(&["watch"], dir.path());
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("has a metrics.jsonl yet"), "{err}");
+    // Without a directory it looks for the latest run under --run-dir: none yet, whether the
+    // folder is empty or not made yet (before the first run).
+    for run_dir in [dir.path().to_path_buf(), dir.path().join("not-made-yet")] {
+        let out = resdash(&["watch"], &run_dir);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("has a metrics.jsonl yet"), "{err}");
+    }
 
     // A real run directory, but stdout is a pipe here: the text alternative is named.
     let mut args = vec!["--headless", "--max-steps", "1"];

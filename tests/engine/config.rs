@@ -1,4 +1,4 @@
-use resdash::config::{Config, ConfigError, DataSource, Shortcut};
+use resdash::config::{Config, ConfigError, DataSource, Overrides, Shortcut};
 
 #[test]
 fn every_shipped_config_parses_and_validates() {
@@ -92,6 +92,24 @@ fn bad_values_name_the_file_the_key_and_what_is_allowed() {
     let e = error_text("[model]\nshortcut = \"C\"\n", &[]);
     assert!(
         e.contains("model.shortcut") && e.contains("`A`") && e.contains("`B`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn errors_quote_the_command_line_as_it_was_written() {
+    // `--backend tpu` is `run.backend="tpu"` underneath; the error says `--backend tpu`, which
+    // is what the user typed, and blames the `--set` beside it by its own words.
+    let mut overrides = Overrides::default();
+    overrides.set("optim.lr=0.05".into());
+    overrides.flag("--backend tpu".into(), "run.backend=\"tpu\"".into());
+    let e = Config::from_toml_with("", "built-in defaults", &overrides)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("built-in defaults with --set optim.lr=0.05 --backend tpu:")
+            && e.contains("run.backend")
+            && !e.contains("--set run.backend"),
         "{e}"
     );
 }
