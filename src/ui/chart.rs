@@ -40,22 +40,23 @@ pub fn compact(v: f64) -> String {
     }
 }
 
-/// Three labels for a log10 axis, showing the real values.
-pub fn log_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
+/// Labels at an axis's ends and middle, each value written by `label`.
+fn three_labels<'a>(bounds: [f64; 2], label: impl Fn(f64) -> String) -> Vec<Span<'a>> {
     let mid = f64::midpoint(bounds[0], bounds[1]);
     [bounds[0], mid, bounds[1]]
-        .iter()
-        .map(|v| Span::raw(compact(10f64.powf(*v))))
+        .into_iter()
+        .map(|v| Span::raw(label(v)))
         .collect()
+}
+
+/// Three labels for a log10 axis, showing the real values.
+pub fn log_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
+    three_labels(bounds, |v| compact(10f64.powf(v)))
 }
 
 /// Three labels for a linear axis.
 pub fn linear_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
-    let mid = f64::midpoint(bounds[0], bounds[1]);
-    [bounds[0], mid, bounds[1]]
-        .iter()
-        .map(|v| Span::raw(compact(*v)))
-        .collect()
+    three_labels(bounds, compact)
 }
 
 /// A whole number (a step, a block) as a tick label: 1 → "1", 9.5 → "10", 12345 → "12.3k".
@@ -65,15 +66,6 @@ pub fn count(v: f64) -> String {
     } else {
         format!("{:.0}", v.round())
     }
-}
-
-/// Three labels for an axis of whole numbers (steps, blocks), the middle one rounded.
-fn count_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
-    let mid = f64::midpoint(bounds[0], bounds[1]);
-    [bounds[0], mid, bounds[1]]
-        .iter()
-        .map(|v| Span::raw(count(*v)))
-        .collect()
 }
 
 /// `[first, last]` x of the points, unpadded (steps start where they start).
@@ -94,7 +86,7 @@ pub fn x_span(xs: impl Iterator<Item = f64>) -> [f64; 2] {
 pub fn x_axis<'a>(bounds: [f64; 2], theme: Theme) -> Axis<'a> {
     Axis::default()
         .bounds(bounds)
-        .labels(count_labels(bounds))
+        .labels(three_labels(bounds, count))
         .style(theme.dim())
 }
 
