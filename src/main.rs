@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use resdash::cli::{Cli, Commands};
-use resdash::config::Config;
+use resdash::config::{Config, Overrides};
 use resdash::headless::{self, HeadlessOptions, Outcome};
 use resdash::protocol::{Change, Event};
 use resdash::remote::{self, ControlClient};
@@ -78,13 +78,20 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             } else {
                 depths.clone()
             };
-            // Each depth must pass the same rules as model.depth in a config file.
+            // Each depth must pass the same rules as model.depth in a config file; an error
+            // quotes --depths as typed.
+            let written = depths
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
             for depth in &depths {
-                Config::from_toml(
-                    &config.to_toml(),
-                    "--depths",
-                    &[format!("model.depth={depth}")],
-                )?;
+                let mut overrides = Overrides::default();
+                overrides.flag(
+                    format!("--depths {written}"),
+                    format!("model.depth={depth}"),
+                );
+                Config::from_toml_with(&config.to_toml(), "sweep", &overrides)?;
             }
             let overrides = [
                 format!("model.depth={}", depths[0]),

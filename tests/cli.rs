@@ -200,6 +200,15 @@ fn a_sweep_takes_its_depths_and_steps_from_the_config() {
         .map(|r| r["depth"].as_u64().unwrap())
         .collect();
     assert_eq!(depths, [8, 14]);
+
+    // A depth outside 6n+2 is refused before anything trains, quoting --depths as typed.
+    let out = resdash(&["sweep", "--depths", "8,9", "--steps", "2"], dir.path());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--depths 8,9") && err.contains("model.depth = 9") && !err.contains("--set"),
+        "{err}"
+    );
 }
 
 #[test]
