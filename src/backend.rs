@@ -33,8 +33,8 @@ pub enum BackendKind {
     Cuda,
     /// cubecl's CUDA backend without burn-fusion: each operation launched as it is issued, but
     /// resdash's own kernels for the SGD update and batch norm (`model::ModelBackend`). Less host
-    /// work per step than burn-fusion's on this project's CPU (docs/gpu.md); the GPU check says which
-    /// is faster on a GPU.
+    /// work per step than burn-fusion's on this project's CPU (docs/gpu.md); the GPU check says
+    /// which is faster on a GPU.
     CudaUnfused,
     /// libtorch's CPU kernels through burn-tch.
     Tch,

@@ -89,10 +89,7 @@ impl RunArgs {
     /// The `--set`s, then the flags as `section.key=value` overrides (flags win), each with the
     /// words it was given as.
     pub fn overrides(&self) -> Overrides {
-        let mut all = Overrides::default();
-        for setting in &self.overrides {
-            all.set(setting.clone());
-        }
+        let mut all = Overrides::sets(&self.overrides);
         if let Some(n) = self.max_steps {
             all.flag(format!("--max-steps {n}"), format!("run.max_steps={n}"));
         }

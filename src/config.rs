@@ -224,6 +224,15 @@ pub struct Overrides {
 }
 
 impl Overrides {
+    /// Settings given as `--set section.key=value`s.
+    pub fn sets(settings: &[String]) -> Self {
+        let mut overrides = Self::default();
+        for setting in settings {
+            overrides.set(setting.clone());
+        }
+        overrides
+    }
+
     /// `--set section.key=value`.
     pub fn set(&mut self, setting: String) {
         self.written.push(format!("--set {setting}"));
@@ -240,7 +249,7 @@ impl Overrides {
 impl Config {
     /// Defaults, then `file` (if any), then each `key=value` override, then validation.
     pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Config, ConfigError> {
-        Self::load_with(file, &as_set(overrides))
+        Self::load_with(file, &Overrides::sets(overrides))
     }
 
     /// [`Config::load`] with overrides that say how they were written.
@@ -264,7 +273,7 @@ impl Config {
         origin: &str,
         overrides: &[String],
     ) -> Result<Config, ConfigError> {
-        Self::from_toml_with(text, origin, &as_set(overrides))
+        Self::from_toml_with(text, origin, &Overrides::sets(overrides))
     }
 
     /// [`Config::from_toml`] with overrides that say how they were written.
@@ -310,15 +319,6 @@ impl Config {
             DataSource::Synthetic => PathBuf::new(),
         }
     }
-}
-
-/// Overrides given as `--set`s.
-fn as_set(settings: &[String]) -> Overrides {
-    let mut overrides = Overrides::default();
-    for setting in settings {
-        overrides.set(setting.clone());
-    }
-    overrides
 }
 
 fn deserialize(table: &toml::Table, origin: &str) -> Result<Config, ConfigError> {
