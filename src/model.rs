@@ -32,7 +32,8 @@ use burn::prelude::*;
 
 pub use backend::ModelBackend;
 pub use block::{BasicBlock, BlockConfig};
-pub use conv::relayout_weight;
+pub use conv::recorded::burns_backward as burns_conv_backward;
+pub use conv::{lowered as conv_lowered, relayout_weight};
 pub use cross_entropy::CrossEntropy;
 pub use layout::Layout;
 pub use norm::{BatchNorm2d, Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail};

@@ -9,6 +9,10 @@
 //! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
+//! On flex a fifth: the bias-free convolution, whose backward burn 0.21 runs there as a
+//! transposed convolution and a batch-swapped convolution; resdash's lowers both onto two matrix
+//! products per few images ([`super::conv`], [`ModelBackend::OWN_CONV_BACKWARD`]).
+//!
 //! The optimiser's update of each parameter shape is a method here too
 //! ([`ModelBackend::sgd_group`]), so is the loss's forward ([`ModelBackend::cross_entropy`]), and
 //! so are batch norm's forward and backward maths that the recorded batch norm runs on its inner
@@ -27,11 +31,13 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::prelude::*;
 use burn::tensor::ops::FloatTensor;
 
+use burn::tensor::ops::ConvOptions;
+
 use super::closed_form;
 use super::cross_entropy::{self, CrossEntropy};
 use super::norm::{Normalized, RowFactors, RowsForward, RowsGrads, RowsSaved, Tail, rows};
 use super::update::{self, SgdRates, SgdTensors};
-use super::{pool, subsample};
+use super::{conv, pool, subsample};
 
 /// A backend resdash's models run on.
 pub trait ModelBackend: Backend {
@@ -108,6 +114,34 @@ pub trait ModelBackend: Backend {
         cross_entropy::maths(logits, labels)
     }
 
+    /// Whether autodiff over this backend records a bias-free convolution as one operation
+    /// whose backward is [`Self::convolution_backward`] (`conv::recorded`) rather than burn's:
+    /// flex, whose own backward runs the input gradient on one thread (`conv::lowered`).
+    const OWN_CONV_BACKWARD: bool = false;
+
+    /// `conv2d(x, weight)` without bias: burn's; on autodiff over a backend with
+    /// [`Self::OWN_CONV_BACKWARD`], recorded with that backend's backward.
+    fn convolution(
+        x: Tensor<Self, 4>,
+        weight: Tensor<Self, 4>,
+        options: ConvOptions<2>,
+    ) -> Tensor<Self, 4> {
+        burn::tensor::module::conv2d(x, weight, None, options)
+    }
+
+    /// A bias-free convolution's gradients for the output gradient `dy`: the input's where
+    /// `want[0]`, the weight's where `want[1]`. The default is burn's backward; flex lowers
+    /// both onto two matrix products (`conv::lowered`).
+    fn convolution_backward(
+        x: Tensor<Self, 4>,
+        weight: Tensor<Self, 4>,
+        dy: Tensor<Self, 4>,
+        options: ConvOptions<2>,
+        want: [bool; 2],
+    ) -> [Option<Tensor<Self, 4>>; 2] {
+        conv::recorded::burns_backward(x, weight, dy, options, want)
+    }
+
     /// Whether the optimiser hands this backend the SGD steps of each parameter shape together
     /// ([`Self::sgd_group`], `train::grouped_sgd`) rather than one step per parameter through
     /// burn's optimiser adaptor: where one kernel updates a shape's parameters
@@ -160,6 +194,20 @@ impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
         closed_form::recorded(value, input, gradient)
     }
 
+    const OWN_CONV_BACKWARD: bool = B::OWN_CONV_BACKWARD;
+
+    fn convolution(
+        x: Tensor<Self, 4>,
+        weight: Tensor<Self, 4>,
+        options: ConvOptions<2>,
+    ) -> Tensor<Self, 4> {
+        if B::OWN_CONV_BACKWARD {
+            conv::recorded::recorded(x, weight, options)
+        } else {
+            burn::tensor::module::conv2d(x, weight, None, options)
+        }
+    }
+
     fn cross_entropy(logits: Tensor<Self, 2>, labels: Tensor<Self, 1, Int>) -> CrossEntropy<Self> {
         let inner = B::cross_entropy(logits.inner(), labels.inner());
         CrossEntropy {
@@ -171,7 +219,24 @@ impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
 }
 
 #[cfg(feature = "flex")]
-impl ModelBackend for burn::backend::Flex {}
+impl ModelBackend for burn::backend::Flex {
+    const OWN_CONV_BACKWARD: bool = true;
+
+    fn convolution_backward(
+        x: Tensor<Self, 4>,
+        weight: Tensor<Self, 4>,
+        dy: Tensor<Self, 4>,
+        options: ConvOptions<2>,
+        want: [bool; 2],
+    ) -> [Option<Tensor<Self, 4>>; 2] {
+        match conv::lowered::Geometry::of(x.dims(), weight.dims(), &options) {
+            Some(geometry) if x.dtype() == burn::tensor::DType::F32 => {
+                conv::lowered::backward(x, weight, dy, &geometry, want)
+            }
+            _ => conv::recorded::burns_backward(x, weight, dy, options, want),
+        }
+    }
+}
 
 #[cfg(feature = "ndarray")]
 impl ModelBackend for burn::backend::NdArray<f32> {}
@@ -187,176 +252,5 @@ impl ModelBackend for burn::backend::NdArray<f64> {}
 #[cfg(feature = "fusion")]
 impl<B: burn_fusion::FusionBackend> ModelBackend for burn_fusion::Fusion<B> {}
 
-/// The same cubecl backends without burn-fusion's operation stream: every operation launched as
-/// its own kernel straight from the thread that issues it (`scripts/cubecl-lavapipe.sh
-/// --unfused`, `throughput --fusion off`, to weigh burn-fusion's host work against the launches
-/// it saves), except resdash's own kernels: batch norm's training pass with its tail (the
-/// residual add and the `ReLU`; three kernels each way: `norm::kernel`), the `ReLU` outside
-/// training (`relu_kernel`), the SGD update (one per parameter shape: `sgd_kernel`) and the loss
-/// (`cross_entropy_kernel`).
 #[cfg(feature = "fusion")]
-impl<R, F, I, BT> ModelBackend for burn_cubecl::CubeBackend<R, F, I, BT>
-where
-    R: burn_cubecl::CubeRuntime,
-    F: burn_cubecl::FloatElement,
-    I: burn_cubecl::IntElement,
-    BT: burn_cubecl::BoolElement,
-{
-    const OWN_TAIL: bool = true;
-
-    fn relu_rows(x: Tensor<Self, 2>) -> Tensor<Self, 2> {
-        use super::relu_kernel;
-        let x = primitive(x);
-        if relu_kernel::applies::<R, F>(&x) {
-            tensor(relu_kernel::forward::<R, F>(x))
-        } else {
-            burn::tensor::activation::relu(tensor(x))
-        }
-    }
-
-    fn batch_norm_rows_forward(
-        rows: Tensor<Self, 2>,
-        factors: RowFactors<Self>,
-        tail: Tail<Self>,
-    ) -> RowsForward<Self> {
-        use super::norm::kernel;
-        let RowFactors {
-            running_mean,
-            running_var,
-            gamma,
-            beta,
-        } = factors;
-        let factors = [running_mean, running_var, gamma, beta].map(primitive);
-        let rows = primitive(rows);
-        let addend = tail.addend.map(primitive);
-        if !kernel::applies::<R, F>(
-            &rows,
-            &addend.iter().collect::<Vec<_>>(),
-            &factors.each_ref(),
-        ) {
-            let [running_mean, running_var, gamma, beta] = factors.map(tensor);
-            let factors = RowFactors {
-                running_mean,
-                running_var,
-                gamma,
-                beta,
-            };
-            let tail = Tail {
-                addend: addend.map(tensor),
-                relu: tail.relu,
-            };
-            return rows::forward(tensor(rows), factors, tail);
-        }
-        let forward = kernel::forward::<R, F>(rows, factors, addend, tail.relu);
-        RowsForward {
-            rows: tensor(forward.rows),
-            running: [forward.running_mean, forward.running_var].map(tensor),
-            mean: tensor(forward.mean),
-            inv_std: tensor(forward.inv_std),
-        }
-    }
-
-    fn batch_norm_rows_backward(dy: Tensor<Self, 2>, saved: RowsSaved<Self>) -> RowsGrads<Self> {
-        use super::norm::kernel;
-        let RowsSaved {
-            rows,
-            mean,
-            inv_std,
-            gamma,
-            relu_output,
-            addend_grad,
-        } = saved;
-        let (dy, rows) = (primitive(dy), primitive(rows));
-        let relu_output = relu_output.map(primitive);
-        let stats = [mean, inv_std, gamma].map(primitive);
-        let others = [Some(&dy), relu_output.as_ref()];
-        if !kernel::applies::<R, F>(
-            &rows,
-            &others.into_iter().flatten().collect::<Vec<_>>(),
-            &stats.each_ref(),
-        ) {
-            let [mean, inv_std, gamma] = stats.map(tensor);
-            let saved = RowsSaved {
-                rows: tensor(rows),
-                mean,
-                inv_std,
-                gamma,
-                relu_output: relu_output.map(tensor),
-                addend_grad,
-            };
-            return rows::backward(tensor(dy), saved);
-        }
-        let grads = kernel::backward::<R, F>(dy, rows, stats, relu_output, addend_grad);
-        RowsGrads {
-            rows: tensor(grads.rows),
-            gamma: tensor(grads.gamma),
-            beta: tensor(grads.beta),
-            addend: grads.addend.map(tensor),
-        }
-    }
-
-    fn cross_entropy(logits: Tensor<Self, 2>, labels: Tensor<Self, 1, Int>) -> CrossEntropy<Self> {
-        use super::cross_entropy_kernel as kernel;
-        let (logits, labels) = (primitive(logits), labels.into_primitive());
-        if !kernel::applies::<R, F, I>(&logits, &labels) {
-            return cross_entropy::maths(tensor(logits), Tensor::from_primitive(labels));
-        }
-        let (loss, correct, gradient) = kernel::cross_entropy::<R, F, I>(logits, labels);
-        CrossEntropy {
-            loss: tensor(loss),
-            correct: tensor(correct),
-            gradient: tensor(gradient),
-        }
-    }
-
-    const OWN_SGD_GROUPS: bool = true;
-
-    fn sgd_group(
-        steps: Vec<SgdTensors<Self>>,
-        rates: SgdRates,
-    ) -> Vec<(FloatTensor<Self>, FloatTensor<Self>)> {
-        use super::sgd_kernel;
-        let steps: Vec<_> = steps
-            .into_iter()
-            .map(|s| (s.param, s.grad, s.velocity))
-            .collect();
-        if sgd_kernel::applies_group::<R, F>(&steps) {
-            return sgd_kernel::sgd_group::<R, F>(steps, rates);
-        }
-        steps
-            .into_iter()
-            .map(|(param, grad, velocity)| {
-                let step = SgdTensors::<Self> {
-                    param,
-                    grad,
-                    velocity,
-                };
-                update::sgd_step_flat(step, rates)
-            })
-            .collect()
-    }
-}
-
-/// A float tensor's cubecl primitive.
-#[cfg(feature = "fusion")]
-fn primitive<
-    R: burn_cubecl::CubeRuntime,
-    B: Backend<FloatTensorPrimitive = burn_cubecl::tensor::CubeTensor<R>>,
-    const D: usize,
->(
-    t: Tensor<B, D>,
-) -> burn_cubecl::tensor::CubeTensor<R> {
-    t.into_primitive().tensor()
-}
-
-/// A cubecl primitive as a float tensor.
-#[cfg(feature = "fusion")]
-fn tensor<
-    R: burn_cubecl::CubeRuntime,
-    B: Backend<FloatTensorPrimitive = burn_cubecl::tensor::CubeTensor<R>>,
-    const D: usize,
->(
-    t: burn_cubecl::tensor::CubeTensor<R>,
-) -> Tensor<B, D> {
-    Tensor::from_primitive(burn::tensor::TensorPrimitive::Float(t))
-}
+mod cubecl;

@@ -11,15 +11,34 @@
 //!
 //! Only memory order differs; both compute the same values (tested in `super::layout`).
 //! Checkpoints always hold `[out, in, kh, kw]` (see `NetState::with_layout`).
+//!
+//! On a backend whose convolution backward is resdash's own ([`ModelBackend::OWN_CONV_BACKWARD`]:
+//! flex, with [`lowered`]'s), a bias-free convolution with the same padding on both sides runs as
+//! [`ModelBackend::convolution`]; every other convolution is burn's `Conv2d`.
+
+pub mod lowered;
+pub mod recorded;
 
 use burn::module::Param;
+use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::prelude::*;
+use burn::tensor::ops::ConvOptions;
 
+use super::ModelBackend;
 use super::layout::{Layout, TO_NCHW, TO_NHWC};
 
 /// `conv(x)` for a convolution whose weight is stored in `layout`'s order.
-pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, layout: Layout) -> Tensor<B, 4> {
+pub fn forward<B: ModelBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>, layout: Layout) -> Tensor<B, 4> {
+    if B::OWN_CONV_BACKWARD
+        && let Some(options) = symmetric_options(conv)
+    {
+        let weight = match layout {
+            Layout::ChannelsFirst => conv.weight.val(),
+            Layout::ChannelsLast => conv.weight.val().permute(TO_NCHW),
+        };
+        return B::convolution(x, weight, options);
+    }
     match layout {
         Layout::ChannelsFirst => conv.forward(x),
         Layout::ChannelsLast => {
@@ -38,6 +57,21 @@ pub fn forward<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>, layout: Layout) ->
             view.forward(x)
         }
     }
+}
+
+/// `conv`'s options where it has no bias and pads each side of an axis alike, explicitly or not
+/// at all (`Same` is left to burn: it may pad one side more).
+fn symmetric_options<B: Backend>(conv: &Conv2d<B>) -> Option<ConvOptions<2>> {
+    let padding = match conv.padding {
+        PaddingConfig2d::Valid => [0, 0],
+        PaddingConfig2d::Explicit(top, left, bottom, right) if top == bottom && left == right => {
+            [top, left]
+        }
+        _ => return None,
+    };
+    conv.bias
+        .is_none()
+        .then(|| ConvOptions::new(conv.stride, padding, conv.dilation, conv.groups))
 }
 
 /// The convolution with its weight moved from `from`'s order to `to`'s, keeping its parameter
