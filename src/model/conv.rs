@@ -105,6 +105,57 @@ mod tests {
     use super::*;
 
     type B = burn::backend::Flex;
+    type Ad = burn::backend::Autodiff<B>;
+
+    #[test]
+    fn flex_convolutions_run_resdashs_backward_with_burns_gradients() {
+        use crate::model::{he_conv, normal_tensor};
+        use crate::rng::Rng;
+        use burn::nn::conv::Conv2dConfig;
+        use burn::tensor::Tolerance;
+
+        const { assert!(Ad::OWN_CONV_BACKWARD) };
+        let device = Default::default();
+        let mut rng = Rng::new(5);
+        for (stride, padding) in [(1, 1), (2, 1), (2, 0)] {
+            let kernel = if padding == 0 { 1 } else { 3 };
+            let config = Conv2dConfig::new([3, 4], [kernel, kernel])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(
+                    padding, padding, padding, padding,
+                ));
+            let conv = he_conv::<Ad>(&config, &mut rng, &device);
+            assert!(symmetric_options(&conv).is_some());
+            let x = normal_tensor::<Ad, 4>([2, 3, 6, 6], 0.0, 1.0, &mut rng, &device);
+            for layout in [Layout::ChannelsFirst, Layout::ChannelsLast] {
+                let ours = relayout(conv.clone(), Layout::ChannelsFirst, layout);
+                let [x_ours, x_burns] = [0, 1].map(|_| x.clone().detach().require_grad());
+                let y_ours = forward(&ours, x_ours.clone(), layout);
+                let y_burns = conv.forward(x_burns.clone());
+                let tolerance = Tolerance::absolute(1e-5);
+                y_ours
+                    .clone()
+                    .into_data()
+                    .assert_approx_eq::<f32>(&y_burns.clone().into_data(), tolerance);
+                let dy = normal_tensor::<Ad, 4>(y_ours.dims(), 0.0, 1.0, &mut rng, &device);
+                let g_ours = (y_ours * dy.clone()).sum().backward();
+                let g_burns = (y_burns * dy).sum().backward();
+                let grad = |t: &Tensor<Ad, 4>, g| t.grad(g).expect("a gradient");
+                grad(&x_ours, &g_ours)
+                    .into_data()
+                    .assert_approx_eq::<f32>(&grad(&x_burns, &g_burns).into_data(), tolerance);
+                let w_ours = relayout_weight(
+                    ours.weight.val().grad(&g_ours).expect("a weight gradient"),
+                    layout,
+                    Layout::ChannelsFirst,
+                );
+                let w_burns = conv.weight.val().grad(&g_burns).expect("a weight gradient");
+                w_ours
+                    .into_data()
+                    .assert_approx_eq::<f32>(&w_burns.into_data(), tolerance);
+            }
+        }
+    }
 
     #[test]
     fn relayout_moves_in_to_the_last_axis_and_back() {

@@ -13,9 +13,9 @@
 //! - the input gradient gathered back from the patches' gradient over the ranges of output
 //!   positions each kernel tap reads (no test per element).
 //!
-//! Measured with `cargo bench --bench conv_backward` (both in one process): 1.66x burn's over a
-//! ResNet-20 step's convolutions on the default data, 1.63x on CIFAR's shapes; the default
-//! data's training step of both nets, 71.5 -> 45.8 ms (README, "Performance").
+//! Measured with `cargo bench --bench conv_backward` (both in one process): 1.78x burn's over a
+//! ResNet-20 step's convolutions on the default data, 1.67x on CIFAR's shapes; the default
+//! data's depth-20 training step of both nets, 78.0 -> 47.6 ms (README, "Performance").
 //!
 //! For stride, padding and kernel size of any value; dilation 1, one group, `f32`.
 //! `super::recorded` runs it on flex (`ModelBackend::OWN_CONV_BACKWARD`); the unit tests below
