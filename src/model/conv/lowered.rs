@@ -4,7 +4,7 @@
 //! convolution (per image: a small matrix product, then a scatter with a bounds test per
 //! element) and the weight gradient as a convolution of the batch-swapped input by the
 //! batch-swapped output gradient (an `h x w` kernel over `b` channels, through strided copies).
-//! Here both are lowered onto the same matrices, a few images at a time ([`images_per_pass`]:
+//! Here both are lowered onto the same matrices, a few images at a time (`images_per_pass`:
 //! what keeps a pass in a core's cache), their `m = images * oh * ow` output positions as columns:
 //! - `cols` `[c_in * kh * kw, m]`, the images' patches (im2col), and `dy` as `[c_out, m]`;
 //! - the weight gradient `dy · colsᵀ` `[c_out, c_in * kh * kw]`, summed over the passes, and
@@ -187,7 +187,7 @@ fn col2im(dcols: &[f32], g: &Geometry, dx: &mut [f32]) {
 /// `conv2d(x, weight)`'s gradients for the output gradient `dy`: the input's where `want[0]`,
 /// the weight's where `want[1]`. `g` must be `Geometry::of` their shapes.
 ///
-/// A few images at a time ([`images_per_pass`]), their `m` output positions as the columns of
+/// A few images at a time (`images_per_pass`), their `m` output positions as the columns of
 /// one matrix: their patches `cols` `[taps, m]` and `dy` as `[c_out, m]`, then the weight
 /// gradient `dy · colsᵀ` (summed over the passes) and the patches' gradient `wᵀ · dy`,
 /// gathered back into the input gradient.
