@@ -4,8 +4,9 @@
 //! process, alternating, and the medians and their ratio are printed per shape, then per step
 //! (each shape weighted by how many convolutions of a ResNet-20 have it).
 //!
-//! `cargo bench --bench conv_backward` (`-- --reps N`, default 15). The lowered backward uses
-//! rayon's threads; `RAYON_NUM_THREADS=1` measures it on one.
+//! `cargo bench --bench conv_backward` (`-- --reps N`, default 15). Both run on the calling
+//! thread except where flex's own operations use rayon's (its larger products);
+//! `RAYON_NUM_THREADS=1` measures both on one.
 
 #![allow(clippy::unwrap_used)]
 

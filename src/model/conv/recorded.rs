@@ -15,7 +15,7 @@ use super::super::ModelBackend;
 
 /// What the backward keeps from the forward (inner-backend tensors).
 #[derive(Debug, Clone)]
-pub struct ConvSaved<B: Backend> {
+struct ConvSaved<B: Backend> {
     x: Tensor<B, 4>,
     weight: Tensor<B, 4>,
     options: ConvOptions<2>,
