@@ -9,9 +9,10 @@
 //! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
-//! On flex a fifth: the bias-free convolution, whose backward burn 0.21 runs there as a
-//! transposed convolution and a batch-swapped convolution; resdash's lowers both onto two matrix
-//! products per few images ([`super::conv`], [`ModelBackend::OWN_CONV_BACKWARD`]).
+//! On flex a fifth: the bias-free convolution, which burn 0.21 runs there per image and tile
+//! forward, and backward as a transposed convolution and a batch-swapped convolution; resdash's
+//! lowers all three onto matrix products over the patches of a few images at a time
+//! ([`super::conv`], [`ModelBackend::OWN_CONVOLUTION`]).
 //!
 //! The optimiser's update of each parameter shape is a method here too
 //! ([`ModelBackend::sgd_group`]), so is the loss's forward ([`ModelBackend::cross_entropy`]), and
@@ -112,13 +113,15 @@ pub trait ModelBackend: Backend {
         cross_entropy::maths(logits, labels)
     }
 
-    /// Whether autodiff over this backend records a bias-free convolution as one operation
-    /// whose backward is [`Self::convolution_backward`] (`conv::recorded`) rather than burn's:
-    /// flex, where resdash's lowered backward is 1.6-1.8x burn's (`conv::lowered`).
-    const OWN_CONV_BACKWARD: bool = false;
+    /// Whether the model's bias-free convolutions run as [`Self::convolution`] rather than
+    /// burn's `Conv2d`, recorded by autodiff over this backend as one operation whose backward
+    /// is [`Self::convolution_backward`] (`conv::recorded`): flex, where resdash's lowered
+    /// convolution and backward (`conv::lowered`) are faster than burn's.
+    const OWN_CONVOLUTION: bool = false;
 
-    /// `conv2d(x, weight)` without bias: burn's; on autodiff over a backend with
-    /// [`Self::OWN_CONV_BACKWARD`], recorded with that backend's backward.
+    /// `conv2d(x, weight)` without bias: burn's (flex: lowered, `conv::lowered::forward`); on
+    /// autodiff over a backend with [`Self::OWN_CONVOLUTION`], the inner backend's, recorded
+    /// with its backward.
     fn convolution(
         x: Tensor<Self, 4>,
         weight: Tensor<Self, 4>,
@@ -192,14 +195,14 @@ impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
         closed_form::recorded(value, input, gradient)
     }
 
-    const OWN_CONV_BACKWARD: bool = B::OWN_CONV_BACKWARD;
+    const OWN_CONVOLUTION: bool = B::OWN_CONVOLUTION;
 
     fn convolution(
         x: Tensor<Self, 4>,
         weight: Tensor<Self, 4>,
         options: ConvOptions<2>,
     ) -> Tensor<Self, 4> {
-        if B::OWN_CONV_BACKWARD {
+        if B::OWN_CONVOLUTION {
             conv::recorded::recorded(x, weight, options)
         } else {
             burn::tensor::module::conv2d(x, weight, None, options)
@@ -218,7 +221,20 @@ impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
 
 #[cfg(feature = "flex")]
 impl ModelBackend for burn::backend::Flex {
-    const OWN_CONV_BACKWARD: bool = true;
+    const OWN_CONVOLUTION: bool = true;
+
+    fn convolution(
+        x: Tensor<Self, 4>,
+        weight: Tensor<Self, 4>,
+        options: ConvOptions<2>,
+    ) -> Tensor<Self, 4> {
+        match conv::lowered::Geometry::of(x.dims(), weight.dims(), &options) {
+            Some(geometry) if x.dtype() == burn::tensor::DType::F32 => {
+                conv::lowered::forward(x, weight, &geometry)
+            }
+            _ => burn::tensor::module::conv2d(x, weight, None, options),
+        }
+    }
 
     fn convolution_backward(
         x: Tensor<Self, 4>,

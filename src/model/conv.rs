@@ -12,9 +12,9 @@
 //! Only memory order differs; both compute the same values (tested in `super::layout`).
 //! Checkpoints always hold `[out, in, kh, kw]` (see `NetState::with_layout`).
 //!
-//! On a backend whose convolution backward is resdash's own ([`ModelBackend::OWN_CONV_BACKWARD`]:
-//! flex, with [`lowered`]'s), a bias-free convolution with the same padding on both sides runs as
-//! [`ModelBackend::convolution`]; every other convolution is burn's `Conv2d`.
+//! On a backend whose convolution is resdash's own ([`ModelBackend::OWN_CONVOLUTION`]: flex,
+//! with [`lowered`]'s forward and backward), a bias-free convolution with the same padding on
+//! both sides runs as [`ModelBackend::convolution`]; every other convolution is burn's `Conv2d`.
 
 pub mod lowered;
 pub mod recorded;
@@ -30,7 +30,7 @@ use super::layout::{Layout, TO_NCHW, TO_NHWC};
 
 /// `conv(x)` for a convolution whose weight is stored in `layout`'s order.
 pub fn forward<B: ModelBackend>(conv: &Conv2d<B>, x: Tensor<B, 4>, layout: Layout) -> Tensor<B, 4> {
-    if B::OWN_CONV_BACKWARD
+    if B::OWN_CONVOLUTION
         && let Some(options) = symmetric_options(conv)
     {
         let weight = match layout {
@@ -108,13 +108,13 @@ mod tests {
     type Ad = burn::backend::Autodiff<B>;
 
     #[test]
-    fn flex_convolutions_run_resdashs_backward_with_burns_gradients() {
+    fn flex_convolutions_run_resdashs_lowering_with_burns_values_and_gradients() {
         use crate::model::{he_conv, normal_tensor};
         use crate::rng::Rng;
         use burn::nn::conv::Conv2dConfig;
         use burn::tensor::Tolerance;
 
-        const { assert!(Ad::OWN_CONV_BACKWARD) };
+        const { assert!(Ad::OWN_CONVOLUTION) };
         let device = Default::default();
         let mut rng = Rng::new(5);
         for (stride, padding) in [(1, 1), (2, 1), (2, 0)] {

@@ -1,25 +1,30 @@
-//! A convolution's backward on the CPU as two matrix products per few images.
+//! A convolution on the CPU, forward and backward, as matrix products over a few images' patches.
 //!
-//! burn 0.21's default backward, which flex runs, computes the input gradient as a transposed
-//! convolution (per image: a small matrix product, then a scatter with a bounds test per
-//! element) and the weight gradient as a convolution of the batch-swapped input by the
+//! burn 0.21's flex convolves per image and tile of 512 output positions (a copy of the input
+//! to channels-last, patches gathered with a bounds test per element, one small matrix product
+//! per tile); its default backward, which flex runs too, computes the input gradient as a
+//! transposed convolution (per image: a small matrix product, then a scatter with a bounds test
+//! per element) and the weight gradient as a convolution of the batch-swapped input by the
 //! batch-swapped output gradient (an `h x w` kernel over `b` channels, through strided copies).
-//! Here both are lowered onto the same matrices, a few images at a time (`images_per_pass`:
-//! what keeps a pass in a core's cache), their `m = images * oh * ow` output positions as columns:
-//! - `cols` `[c_in * kh * kw, m]`, the images' patches (im2col), and `dy` as `[c_out, m]`;
-//! - the weight gradient `dy · colsᵀ` `[c_out, c_in * kh * kw]`, summed over the passes, and
-//!   the patches' gradient `wᵀ · dy` `[c_in * kh * kw, m]`: the backend's matrix products
-//!   (flex: `gemm`);
-//! - the input gradient gathered back from the patches' gradient over the ranges of output
-//!   positions each kernel tap reads (no test per element).
+//! Here all three are lowered onto the same matrices, a few images at a time
+//! (`images_per_pass`: what keeps a pass in a core's cache), their `m = images * oh * ow`
+//! output positions as columns:
+//! - `cols` `[c_in * kh * kw, m]`, the images' patches (im2col), copied as runs of input
+//!   elements (a whole plane's rows as one span for a stride-1 "same" convolution), no test per
+//!   element;
+//! - the output `w · cols` `[c_out, m]`, moved to `[images, c_out, oh, ow]`;
+//! - with the output gradient `dy` as `[c_out, m]`, the weight gradient `dy · colsᵀ`
+//!   `[c_out, c_in * kh * kw]`, summed over the passes, and the patches' gradient `wᵀ · dy`
+//!   `[c_in * kh * kw, m]`, added back into the input gradient over the same runs (im2col's
+//!   adjoint). The products are the backend's (flex: `gemm`).
 //!
-//! Measured with `cargo bench --bench conv_backward` (both in one process): 1.78x burn's over a
-//! ResNet-20 step's convolutions on the default data, 1.67x on CIFAR's shapes; the default
-//! data's depth-20 training step of both nets, 78.0 -> 47.6 ms (README, "Performance").
+//! Measured with `cargo bench --bench conv_lowered` (both in one process, shape by shape) and in
+//! the whole training step (README, "Performance").
 //!
 //! For stride, padding and kernel size of any value; dilation 1, one group, `f32`.
-//! `super::recorded` runs it on flex (`ModelBackend::OWN_CONV_BACKWARD`); the unit tests below
-//! check it against burn's own backward.
+//! `ModelBackend::convolution` runs it on flex, `super::recorded` records it for autodiff
+//! (`ModelBackend::OWN_CONVOLUTION`); the unit tests below check it against burn's own
+//! convolution and backward.
 
 use std::ops::Range;
 
@@ -107,14 +112,43 @@ fn images_per_pass(g: &Geometry) -> usize {
 /// The patch elements one pass may hold.
 const PATCH_BUDGET: usize = 1 << 16;
 
-/// A run of patch entries that copy one input line: `len` entries from index `patch` of the
-/// patches `[taps, images * oh * ow]` (consecutive), copying every `stride`-th element from index
-/// `input` of the images `[images, c_in, h, w]`.
+/// A run of patch entries that copy input elements: `rows` segments of `len` entries each, from
+/// index `patch` of the patches `[taps, images * oh * ow]` (a segment's entries consecutive),
+/// copying every `stride`-th element from index `input` of the images `[images, c_in, h, w]`.
+///
+/// Several segments only where `stride` is 1 and consecutive output rows are as far apart in
+/// the images as in the patches (`step`: a stride-1 "same" convolution, `ow == w`): the run is
+/// then one contiguous span in both, `(rows - 1) * step + len` long, whose entries between
+/// segments (`step - len` after each but the last) lie in padding columns and copy nothing.
+/// One span per tap and image keeps small images' runs long: a ResNet's 3x3 convolutions over
+/// the default data's 8-wide rows would otherwise be runs of 7-8 elements.
 struct Run {
     patch: usize,
     input: usize,
     len: usize,
     stride: usize,
+    rows: usize,
+    step: usize,
+}
+
+impl Run {
+    /// Entries from the first segment's start to the last one's end.
+    fn span(&self) -> usize {
+        (self.rows - 1) * self.step + self.len
+    }
+
+    /// Zeroes the entries between segments of `span` (the run's `span()` entries). Column by
+    /// column: the gaps are a column or two wide, and a `fill` per gap is a `memset` call each.
+    fn clear_gaps(&self, span: &mut [f32]) {
+        if self.rows < 2 {
+            return;
+        }
+        for column in self.len..self.step {
+            for entry in span[column..].iter_mut().step_by(self.step) {
+                *entry = 0.0;
+            }
+        }
+    }
 }
 
 /// Every run of `images` images' patches, in order. The padding's entries are in none.
@@ -122,22 +156,30 @@ fn runs(g: &Geometry, images: usize, mut visit: impl FnMut(Run)) {
     let (positions, plane_len) = (g.oh * g.ow, g.h * g.w);
     let [sy, sx] = g.stride;
     let [py, px] = g.padding;
+    let spans = sx == 1 && sy * g.w == g.ow;
     for r in 0..g.taps() {
         let (ci, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
-        let xs = g.columns_reading(kx);
-        if xs.is_empty() {
+        let (xs, ys) = (g.columns_reading(kx), g.rows_reading(ky));
+        if xs.is_empty() || ys.is_empty() {
             continue;
         }
         let first = xs.start * sx + kx - px;
         for b in 0..images {
             let plane = (b * g.c_in + ci) * plane_len;
-            for oy in g.rows_reading(ky) {
-                visit(Run {
-                    patch: (r * images + b) * positions + oy * g.ow + xs.start,
-                    input: plane + (oy * sy + ky - py) * g.w + first,
-                    len: xs.len(),
-                    stride: sx,
-                });
+            let run = |oy: usize, rows: usize| Run {
+                patch: (r * images + b) * positions + oy * g.ow + xs.start,
+                input: plane + (oy * sy + ky - py) * g.w + first,
+                len: xs.len(),
+                stride: sx,
+                rows,
+                step: g.ow,
+            };
+            if spans {
+                visit(run(ys.start, ys.len()));
+            } else {
+                for oy in ys.clone() {
+                    visit(run(oy, 1));
+                }
             }
         }
     }
@@ -150,9 +192,10 @@ fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
     let images = x.len() / (g.c_in * g.h * g.w);
     let mut cols = vec![0.0; g.taps() * images * g.oh * g.ow];
     runs(g, images, |run| {
-        let out = &mut cols[run.patch..][..run.len];
+        let out = &mut cols[run.patch..][..run.span()];
         if run.stride == 1 {
-            out.copy_from_slice(&x[run.input..][..run.len]);
+            out.copy_from_slice(&x[run.input..][..run.span()]);
+            run.clear_gaps(out);
         } else {
             for (o, v) in out
                 .iter_mut()
@@ -167,17 +210,19 @@ fn im2col(x: &[f32], g: &Geometry) -> Vec<f32> {
 
 /// Adds to `dx` (`[images, c_in, h, w]`) the input gradient of patches whose gradient is
 /// `dcols` (`[taps, images * oh * ow]`): each input element gets the patch entries that copied
-/// it ([`im2col`]'s adjoint).
-fn col2im(dcols: &[f32], g: &Geometry, dx: &mut [f32]) {
+/// it ([`im2col`]'s adjoint). The entries of padding columns inside a run's span are zeroed
+/// first, so that a span adds as one.
+fn col2im(dcols: &mut [f32], g: &Geometry, dx: &mut [f32]) {
     let images = dx.len() / (g.c_in * g.h * g.w);
     runs(g, images, |run| {
-        let grads = &dcols[run.patch..][..run.len];
+        let grads = &mut dcols[run.patch..][..run.span()];
         if run.stride == 1 {
-            for (d, v) in dx[run.input..][..run.len].iter_mut().zip(grads) {
+            run.clear_gaps(grads);
+            for (d, v) in dx[run.input..][..run.span()].iter_mut().zip(&*grads) {
                 *d += *v;
             }
         } else {
-            for (d, v) in dx[run.input..].iter_mut().step_by(run.stride).zip(grads) {
+            for (d, v) in dx[run.input..].iter_mut().step_by(run.stride).zip(&*grads) {
                 *d += *v;
             }
         }
@@ -224,13 +269,50 @@ pub fn backward<B: Backend>(
             });
         }
         if let (Some(w_t), Some(dx)) = (&w_t, &mut dx) {
-            let dcols = values(w_t.clone().matmul(dy));
-            col2im(&dcols, g, &mut dx[start * plane..][..images * plane]);
+            let mut dcols = values(w_t.clone().matmul(dy));
+            col2im(&mut dcols, g, &mut dx[start * plane..][..images * plane]);
         }
     }
     let dx =
         dx.map(|dx| Tensor::from_data(TensorData::new(dx, [g.batch, g.c_in, g.h, g.w]), &device));
     [dx, dw.map(|dw| dw.reshape([g.c_out, g.c_in, g.kh, g.kw]))]
+}
+
+/// `conv2d(x, weight)` without bias: per pass (`images_per_pass`), the images' patches `cols`
+/// `[taps, m]` and one product `w · cols` `[c_out, m]`, moved to the output's
+/// `[images, c_out, oh, ow]`. `g` must be `Geometry::of` their shapes.
+pub fn forward<B: Backend>(x: Tensor<B, 4>, weight: Tensor<B, 4>, g: &Geometry) -> Tensor<B, 4> {
+    let device = x.device();
+    let (taps, positions, plane) = (g.taps(), g.oh * g.ow, g.c_in * g.h * g.w);
+    let x = values(x);
+    let w = weight.reshape([g.c_out, taps]);
+    let mut y = vec![0.0; g.batch * g.c_out * positions];
+    let step = images_per_pass(g);
+    for start in (0..g.batch).step_by(step) {
+        let images = step.min(g.batch - start);
+        let cols = im2col(&x[start * plane..][..images * plane], g);
+        let cols =
+            Tensor::<B, 2>::from_data(TensorData::new(cols, [taps, images * positions]), &device);
+        let part = values(w.clone().matmul(cols));
+        by_image(
+            &part,
+            g,
+            &mut y[start * g.c_out * positions..][..images * g.c_out * positions],
+        );
+    }
+    Tensor::from_data(TensorData::new(y, [g.batch, g.c_out, g.oh, g.ow]), &device)
+}
+
+/// `[c_out, images * oh * ow]` into `out` as `[images, c_out, oh * ow]` ([`by_channel`]'s
+/// inverse).
+fn by_image(by_channel: &[f32], g: &Geometry, out: &mut [f32]) {
+    let positions = g.oh * g.ow;
+    let images = by_channel.len() / (g.c_out * positions);
+    for (co, row) in by_channel.chunks(images * positions).enumerate() {
+        for (b, run) in row.chunks(positions).enumerate() {
+            out[(b * g.c_out + co) * positions..][..positions].copy_from_slice(run);
+        }
+    }
 }
 
 /// Output gradients `[images, c_out, oh * ow]` as `[c_out, images * oh * ow]`.

@@ -1,6 +1,6 @@
-//! A bias-free convolution as one recorded autodiff operation whose backward is the inner
-//! backend's [`ModelBackend::convolution_backward`]: on flex the lowered backward
-//! (`super::lowered`) in place of burn's.
+//! A bias-free convolution as one recorded autodiff operation: the inner backend's
+//! [`ModelBackend::convolution`] forward and [`ModelBackend::convolution_backward`] backward (on
+//! flex both lowered, `super::lowered`, in place of burn's).
 
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -41,8 +41,8 @@ impl<B: ModelBackend> Backward<B, 2> for Convolution {
     }
 }
 
-/// `conv2d(x, weight)` without bias, recorded as one operation: burn's forward on the inner
-/// backend, and the inner backend's `convolution_backward` for the gradients that are tracked.
+/// `conv2d(x, weight)` without bias, recorded as one operation: the inner backend's
+/// `convolution`, and its `convolution_backward` for the gradients that are tracked.
 pub fn recorded<B: ModelBackend, C: CheckpointStrategy>(
     x: Tensor<Autodiff<B, C>, 4>,
     weight: Tensor<Autodiff<B, C>, 4>,
@@ -51,7 +51,7 @@ pub fn recorded<B: ModelBackend, C: CheckpointStrategy>(
     let node = |t: &Tensor<Autodiff<B, C>, 4>| t.clone().into_primitive().tensor().node;
     let nodes = [node(&x), node(&weight)];
     let (x, weight) = (x.inner(), weight.inner());
-    let output = burn::tensor::module::conv2d(x.clone(), weight.clone(), None, options.clone())
+    let output = B::convolution(x.clone(), weight.clone(), options.clone())
         .into_primitive()
         .tensor();
     let output = match Convolution.prepare::<C>(nodes).compute_bound().stateful() {

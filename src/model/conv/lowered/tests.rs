@@ -6,8 +6,8 @@ use burn::tensor::Tolerance;
 type Ad = burn::backend::Autodiff<burn::backend::Flex>;
 type B = burn::backend::Flex;
 
-/// burn's own gradients of `sum(conv2d(x, w) * dy)` (its default backward), and the lowered
-/// ones, for the same seeded tensors.
+/// burn's own `conv2d(x, w)` and gradients of `sum(conv2d(x, w) * dy)` (its default backward),
+/// and the lowered ones, for the same seeded tensors.
 fn both(x: [usize; 4], weight: [usize; 4], stride: [usize; 2], padding: [usize; 2]) {
     let device = Default::default();
     let mut rng = Rng::new(7);
@@ -21,12 +21,15 @@ fn both(x: [usize; 4], weight: [usize; 4], stride: [usize; 2], padding: [usize; 
     let wa = Tensor::<Ad, 4>::from_inner(ws.clone()).require_grad();
     let y = burn::tensor::module::conv2d(xa.clone(), wa.clone(), None, options.clone());
     assert_eq!(y.dims(), [g.batch, g.c_out, g.oh, g.ow], "{g:?}");
+    let tolerance = Tolerance::absolute(1e-4);
+    forward(xs.clone(), ws.clone(), &g)
+        .into_data()
+        .assert_approx_eq::<f32>(&y.clone().inner().into_data(), tolerance);
     let grads = (y * Tensor::from_inner(dy.clone())).sum().backward();
     let [input_grad, weight_grad] =
         [xa.grad(&grads), wa.grad(&grads)].map(|t| t.expect("a gradient"));
 
     let [dx, dw] = backward(xs, ws, dy, &g, [true, true]).map(|t| t.expect("wanted"));
-    let tolerance = Tolerance::absolute(1e-4);
     dx.into_data()
         .assert_approx_eq::<f32>(&input_grad.into_data(), tolerance);
     dw.into_data()
@@ -34,7 +37,7 @@ fn both(x: [usize; 4], weight: [usize; 4], stride: [usize; 2], padding: [usize; 
 }
 
 #[test]
-fn matches_burns_backward_for_the_nets_convolutions() {
+fn matches_burns_convolution_for_the_nets_shapes() {
     // 3x3 padding 1 at strides 1 and 2, and option B's 1x1 stride-2 projection.
     both([4, 3, 8, 8], [5, 3, 3, 3], [1, 1], [1, 1]);
     both([4, 3, 8, 8], [6, 3, 3, 3], [2, 2], [1, 1]);
@@ -45,7 +48,7 @@ fn matches_burns_backward_for_the_nets_convolutions() {
 }
 
 #[test]
-fn matches_burns_backward_for_odd_shapes() {
+fn matches_burns_convolution_for_odd_shapes() {
     // Odd and unequal sides, strides that do not divide them, wide kernels, more padding than
     // the kernel reaches, and a kernel larger than the padded image's side in one axis's taps.
     both([2, 2, 7, 5], [3, 2, 3, 3], [2, 2], [1, 1]);
@@ -53,6 +56,10 @@ fn matches_burns_backward_for_odd_shapes() {
     both([1, 3, 5, 5], [2, 3, 3, 3], [1, 1], [3, 3]);
     both([2, 2, 4, 6], [2, 2, 4, 1], [1, 3], [0, 2]);
     both([1, 1, 1, 1], [2, 1, 3, 3], [1, 1], [1, 1]);
+    // Output rows as far apart in the images as in the patches at row stride 2 (`ow == 2 * w`):
+    // a tap's rows copy as one span there too.
+    both([2, 2, 2, 2], [3, 2, 1, 1], [2, 1], [1, 1]);
+    both([2, 3, 3, 2], [2, 3, 3, 3], [2, 1], [1, 2]);
 }
 
 #[test]
@@ -117,7 +124,7 @@ fn inside_is_the_brute_force_range() {
 }
 
 #[test]
-fn matches_burns_backward_over_several_passes() {
+fn matches_burns_convolution_over_several_passes() {
     // More images than one pass lowers (`images_per_pass`), and a last pass that is shorter.
     for (x, w, stride) in [
         ([23, 4, 16, 16], [5, 4, 3, 3], 1),
