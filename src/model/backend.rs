@@ -9,10 +9,11 @@
 //! - the global average pool over channels-last activations ([`super::pool`]);
 //! - the loss, whose gradient in the logits is known in closed form ([`super::closed_form`]).
 //!
-//! On flex a fifth: the bias-free convolution, which burn 0.21 runs there per image and tile
-//! forward, and backward as a transposed convolution and a batch-swapped convolution; resdash's
-//! lowers all three onto matrix products over the patches of a few images at a time
-//! ([`super::conv`], [`ModelBackend::OWN_CONVOLUTION`]).
+//! On the CPU backends (flex, ndarray) a fifth: the bias-free convolution, which burn 0.21 runs
+//! on flex per image and tile forward, and backward as a transposed convolution and a
+//! batch-swapped convolution (on ndarray as scalar code); resdash's lowers all three onto
+//! matrix products over the patches of a few images at a time ([`super::conv`],
+//! [`ModelBackend::OWN_CONVOLUTION`]).
 //!
 //! The optimiser's update of each parameter shape is a method here too
 //! ([`ModelBackend::sgd_group`]), so is the loss's forward ([`ModelBackend::cross_entropy`]), and
@@ -115,13 +116,13 @@ pub trait ModelBackend: Backend {
 
     /// Whether the model's bias-free convolutions run as [`Self::convolution`] rather than
     /// burn's `Conv2d`, recorded by autodiff over this backend as one operation whose backward
-    /// is [`Self::convolution_backward`] (`conv::recorded`): flex, where resdash's lowered
-    /// convolution and backward (`conv::lowered`) are faster than burn's.
+    /// is [`Self::convolution_backward`] (`conv::recorded`): flex and ndarray (float32), where
+    /// resdash's lowered convolution and backward (`conv::lowered`) are faster than burn's.
     const OWN_CONVOLUTION: bool = false;
 
-    /// `conv2d(x, weight)` without bias: burn's (flex: lowered, `conv::lowered::forward`); on
-    /// autodiff over a backend with [`Self::OWN_CONVOLUTION`], the inner backend's, recorded
-    /// with its backward.
+    /// `conv2d(x, weight)` without bias: burn's (flex, ndarray: lowered,
+    /// `conv::lowered::forward`); on autodiff over a backend with [`Self::OWN_CONVOLUTION`], the
+    /// inner backend's, recorded with its backward.
     fn convolution(
         x: Tensor<Self, 4>,
         weight: Tensor<Self, 4>,
@@ -131,8 +132,8 @@ pub trait ModelBackend: Backend {
     }
 
     /// A bias-free convolution's gradients for the output gradient `dy`: the input's where
-    /// `want[0]`, the weight's where `want[1]`. The default is burn's backward; flex lowers
-    /// both onto two matrix products (`conv::lowered`).
+    /// `want[0]`, the weight's where `want[1]`. The default is burn's backward; flex and ndarray
+    /// lower both onto two matrix products (`conv::lowered`).
     fn convolution_backward(
         x: Tensor<Self, 4>,
         weight: Tensor<Self, 4>,
@@ -219,41 +220,61 @@ impl<B: ModelBackend, C: CheckpointStrategy> ModelBackend for Autodiff<B, C> {
     }
 }
 
-#[cfg(feature = "flex")]
-impl ModelBackend for burn::backend::Flex {
-    const OWN_CONVOLUTION: bool = true;
+/// The CPU backends whose bias-free float32 convolutions run as `conv::lowered` (matrix
+/// products over the patches of a few images): flex, where burn 0.21's forward gathers patches
+/// per tile with a bounds test per element and its backward is a transposed and a batch-swapped
+/// convolution, and ndarray, whose convolution backward is scalar code. Anything the lowering
+/// does not cover (dilation, groups, another float type) stays burn's.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+macro_rules! lowered_convolutions {
+    ($backend:ty) => {
+        impl ModelBackend for $backend {
+            const OWN_CONVOLUTION: bool = true;
 
-    fn convolution(
-        x: Tensor<Self, 4>,
-        weight: Tensor<Self, 4>,
-        options: ConvOptions<2>,
-    ) -> Tensor<Self, 4> {
-        match conv::lowered::Geometry::of(x.dims(), weight.dims(), &options) {
-            Some(geometry) if x.dtype() == burn::tensor::DType::F32 => {
-                conv::lowered::forward(x, weight, &geometry)
+            fn convolution(
+                x: Tensor<Self, 4>,
+                weight: Tensor<Self, 4>,
+                options: ConvOptions<2>,
+            ) -> Tensor<Self, 4> {
+                match lowered_geometry(&x, &weight, &options) {
+                    Some(geometry) => conv::lowered::forward(x, weight, &geometry),
+                    None => burn::tensor::module::conv2d(x, weight, None, options),
+                }
             }
-            _ => burn::tensor::module::conv2d(x, weight, None, options),
-        }
-    }
 
-    fn convolution_backward(
-        x: Tensor<Self, 4>,
-        weight: Tensor<Self, 4>,
-        dy: Tensor<Self, 4>,
-        options: ConvOptions<2>,
-        want: [bool; 2],
-    ) -> [Option<Tensor<Self, 4>>; 2] {
-        match conv::lowered::Geometry::of(x.dims(), weight.dims(), &options) {
-            Some(geometry) if x.dtype() == burn::tensor::DType::F32 => {
-                conv::lowered::backward(x, weight, dy, &geometry, want)
+            fn convolution_backward(
+                x: Tensor<Self, 4>,
+                weight: Tensor<Self, 4>,
+                dy: Tensor<Self, 4>,
+                options: ConvOptions<2>,
+                want: [bool; 2],
+            ) -> [Option<Tensor<Self, 4>>; 2] {
+                match lowered_geometry(&x, &weight, &options) {
+                    Some(geometry) => conv::lowered::backward(x, weight, dy, &geometry, want),
+                    None => conv::recorded::burns_backward(x, weight, dy, options, want),
+                }
             }
-            _ => conv::recorded::burns_backward(x, weight, dy, options, want),
         }
-    }
+    };
 }
 
+/// The lowered convolution's sizes for `conv2d(x, weight, options)`, where it applies.
+#[cfg(any(feature = "flex", feature = "ndarray"))]
+fn lowered_geometry<B: Backend>(
+    x: &Tensor<B, 4>,
+    weight: &Tensor<B, 4>,
+    options: &ConvOptions<2>,
+) -> Option<conv::lowered::Geometry> {
+    (x.dtype() == burn::tensor::DType::F32)
+        .then(|| conv::lowered::Geometry::of(x.dims(), weight.dims(), options))
+        .flatten()
+}
+
+#[cfg(feature = "flex")]
+lowered_convolutions!(burn::backend::Flex);
+
 #[cfg(feature = "ndarray")]
-impl ModelBackend for burn::backend::NdArray<f32> {}
+lowered_convolutions!(burn::backend::NdArray<f32>);
 
 #[cfg(feature = "tch")]
 impl ModelBackend for burn::backend::LibTorch<f32> {}

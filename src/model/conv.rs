@@ -12,9 +12,10 @@
 //! Only memory order differs; both compute the same values (tested in `super::layout`).
 //! Checkpoints always hold `[out, in, kh, kw]` (see `NetState::with_layout`).
 //!
-//! On a backend whose convolution is resdash's own ([`ModelBackend::OWN_CONVOLUTION`]: flex,
-//! with [`lowered`]'s forward and backward), a bias-free convolution with the same padding on
-//! both sides runs as [`ModelBackend::convolution`]; every other convolution is burn's `Conv2d`.
+//! On a backend whose convolution is resdash's own ([`ModelBackend::OWN_CONVOLUTION`]: flex
+//! and ndarray, with [`lowered`]'s forward and backward), a bias-free convolution with the same
+//! padding on both sides runs as [`ModelBackend::convolution`]; every other convolution is
+//! burn's `Conv2d`.
 
 pub mod lowered;
 pub mod recorded;

@@ -22,7 +22,8 @@
 //! the whole training step (README, "Performance").
 //!
 //! For stride, padding and kernel size of any value; dilation 1, one group, `f32`.
-//! `ModelBackend::convolution` runs it on flex, `super::recorded` records it for autodiff
+//! `ModelBackend::convolution` runs it on flex and ndarray (whose own convolution backward is
+//! scalar code), `super::recorded` records it for autodiff
 //! (`ModelBackend::OWN_CONVOLUTION`); the unit tests below check it against burn's own
 //! convolution and backward.
 
