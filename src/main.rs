@@ -43,11 +43,10 @@ fn resolve_config(cli: &Cli, resume: Option<&Path>) -> anyhow::Result<Config> {
         }
         let state = CheckpointState::read(dir)?;
         let origin = dir.join("state.json").display().to_string();
-        return Ok(Config::from_toml_with(
-            &state.config.to_toml(),
-            &origin,
-            &overrides,
-        )?);
+        let config = Config::from_toml_with(&state.config.to_toml(), &origin, &overrides)?;
+        // Before the run directory exists: a refused resume leaves nothing behind.
+        state.fits(dir, &config)?;
+        return Ok(config);
     }
     Ok(Config::load_with(cli.run.config.as_deref(), &overrides)?)
 }

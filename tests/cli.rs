@@ -340,6 +340,25 @@ fn a_checkpoint_resumes_from_the_command_line() {
         "{err}"
     );
 
+    // An override that changes the nets is refused before a run directory is made (it used to
+    // read as a corrupt tensor file, and left an empty run behind).
+    let runs = || std::fs::read_dir(dir.path()).unwrap().count();
+    let before = runs();
+    let ckpt_arg = ckpt.to_str().unwrap();
+    let out = resdash(
+        &["--headless", "--resume", ckpt_arg, "--set", "model.width=2"],
+        dir.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("model.width = 1, but model.width = 2 was requested")
+            && err.contains("drop the model.width override")
+            && !err.contains("corrupt"),
+        "{err}"
+    );
+    assert_eq!(runs(), before, "a refused resume made a run directory");
+
     // The run directory itself: its newest checkpoint (step 4, not step 2).
     let out = resume(&run, "5", dir.path());
     let err = stderr(&out);

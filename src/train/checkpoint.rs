@@ -44,12 +44,13 @@ pub enum CheckpointError {
         supported: u32,
     },
     #[error(
-        "{path}: checkpoint is for depth {found}, but depth {requested} was requested; drop the model.depth override to resume it"
+        "{path}: checkpoint is for {key} = {found}, but {key} = {requested} was requested; drop the {key} override to resume it"
     )]
-    OtherDepth {
+    OtherRun {
         path: PathBuf,
-        found: usize,
-        requested: usize,
+        key: &'static str,
+        found: String,
+        requested: String,
     },
     #[error("{path}: corrupt checkpoint file ({problem}); use an earlier checkpoint")]
     Corrupt { path: PathBuf, problem: String },
@@ -134,6 +135,47 @@ impl CheckpointState {
             path,
             problem: e.to_string(),
         })
+    }
+
+    /// `config` (the checkpoint's config with the user's overrides) describes the nets and the
+    /// data this checkpoint holds. Overriding a key the nets' shapes follow from would otherwise
+    /// surface as a "corrupt" tensor file, and another dataset would silently train on.
+    pub fn fits(&self, dir: &Path, config: &Config) -> Result<(), CheckpointError> {
+        let (saved, wanted) = (&self.config, config);
+        let keys: [(&'static str, String, String); 4] = [
+            (
+                "model.depth",
+                saved.model.depth.to_string(),
+                wanted.model.depth.to_string(),
+            ),
+            (
+                "model.width",
+                saved.model.width.to_string(),
+                wanted.model.width.to_string(),
+            ),
+            (
+                "model.shortcut",
+                format!("{:?}", saved.model.shortcut),
+                format!("{:?}", wanted.model.shortcut),
+            ),
+            (
+                "data.source",
+                saved.data.source.name().to_string(),
+                wanted.data.source.name().to_string(),
+            ),
+        ];
+        match keys
+            .into_iter()
+            .find(|(_, found, requested)| found != requested)
+        {
+            Some((key, found, requested)) => Err(CheckpointError::OtherRun {
+                path: dir.to_path_buf(),
+                key,
+                found,
+                requested,
+            }),
+            None => Ok(()),
+        }
     }
 }
 
@@ -355,5 +397,35 @@ mod tests {
             e.contains("a/residual-optim.mpk") && e.contains("lacks"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_resume_that_overrides_what_the_nets_are_is_refused_by_name() {
+        let state = checkpoint_state();
+        let dir = Path::new("runs/x/checkpoints/step-000001");
+        let with = |key: &str| Config::from_toml(&state.config.to_toml(), "test", &[key.into()]);
+        // What may change on a resume.
+        for key in ["optim.lr=0.01", "run.max_steps=9", "run.backend=ndarray"] {
+            assert!(state.fits(dir, &with(key).unwrap()).is_ok(), "{key}");
+        }
+        for (key, said) in [
+            ("model.depth=56", "model.depth = 20, but model.depth = 56"),
+            ("model.width=2", "model.width = 1, but model.width = 2"),
+            (
+                "model.shortcut=\"B\"",
+                "model.shortcut = A, but model.shortcut = B",
+            ),
+            (
+                "data.source=\"fashion-mnist\"",
+                "data.source = synthetic, but data.source = fashion-mnist",
+            ),
+        ] {
+            let e = state
+                .fits(dir, &with(key).unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("runs/x/checkpoints/step-000001: "), "{e}");
+            assert!(e.contains(said) && e.contains("drop the"), "{e}");
+        }
     }
 }

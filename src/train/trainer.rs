@@ -118,13 +118,7 @@ impl<B: TrainBackend> Trainer<B> {
 
     fn restore(&mut self, dir: &std::path::Path) -> Result<(), CheckpointError> {
         let state = CheckpointState::read(dir)?;
-        if state.config.model.depth != self.config.model.depth {
-            return Err(CheckpointError::OtherDepth {
-                path: dir.to_path_buf(),
-                found: state.config.model.depth,
-                requested: self.config.model.depth,
-            });
-        }
+        state.fits(dir, &self.config)?;
         self.nets = checkpoint::load_nets::<B>(dir, &self.net_configs(), &state, &self.device)?;
         self.hyper = state.hyper;
         self.step = state.step;

@@ -178,7 +178,18 @@ fn newer_schema_other_depth_and_corrupt_files_are_refused_clearly() {
     let mut deeper = config.clone();
     deeper.model.depth = 14;
     let e = setup_fault(&run_to_limit(deeper, dir.path(), Some(path.clone())));
-    assert!(e.contains("depth 8") && e.contains("depth 14"), "{e}");
+    assert!(
+        e.contains("model.depth = 8, but model.depth = 14 was requested"),
+        "{e}"
+    );
+    // The trainer refuses by name what only read as a corrupt tensor file before.
+    let mut wider = config.clone();
+    wider.model.width = 2;
+    let e = setup_fault(&run_to_limit(wider, dir.path(), Some(path.clone())));
+    assert!(
+        e.contains("model.width = 1, but model.width = 2") && !e.contains("corrupt"),
+        "{e}"
+    );
 
     let model = path.join("residual.mpk");
     let bytes = std::fs::read(&model).unwrap();
