@@ -26,7 +26,7 @@ pub struct Cli {
     /// Stop after this many seconds of wall time (headless).
     #[arg(long, value_name = "SECS")]
     pub max_time: Option<f64>,
-    /// Also print every event as a JSON line on stdout (headless).
+    /// Also print every event on stdout, the same JSON lines as metrics.jsonl (headless).
     #[arg(long)]
     pub jsonl: bool,
     /// Print gradient-flow lines every N probe steps (headless; 0 = never).

@@ -109,7 +109,8 @@ pub async fn drive(
             }
         };
         let Some(event) = event else { break };
-        if let Err(e) = log.write(&event) {
+        let line = log.stamp(&event);
+        if let Err(e) = log.write_line(&line) {
             if !log_failed {
                 say(format_args!(
                     "warn   cannot write {}: {e}",
@@ -119,8 +120,9 @@ pub async fn drive(
             }
         }
         if options.jsonl {
+            // The same line as metrics.jsonl's: a script can check the schema version.
             let mut out = stdout.lock();
-            let _ = serde_json::to_writer(&mut out, &event).map(|()| writeln!(out));
+            let _ = serde_json::to_writer(&mut out, &line).map(|()| writeln!(out));
         }
         if options.progress {
             if let Some(line) = progress.line(&event, Instant::now()) {

@@ -105,14 +105,24 @@ impl RunLog {
         self.path.parent().unwrap_or(Path::new("."))
     }
 
-    /// Writes one line and flushes it, so `tail -f` and a crash both see whole lines.
-    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
-        let line = LogLine {
+    /// Stamps `event` with the schema version and the seconds since the run started: the line
+    /// [`RunLog::write`] appends, and what `--jsonl` prints.
+    pub fn stamp(&self, event: &Event) -> LogLine {
+        LogLine {
             v: SCHEMA_VERSION,
             t: self.started.elapsed().as_secs_f64(),
             event: event.clone(),
-        };
-        serde_json::to_writer(&mut self.writer, &line)?;
+        }
+    }
+
+    /// Writes one line and flushes it, so `tail -f` and a crash both see whole lines.
+    pub fn write(&mut self, event: &Event) -> std::io::Result<()> {
+        self.write_line(&self.stamp(event))
+    }
+
+    /// [`RunLog::write`] for a line already stamped.
+    pub fn write_line(&mut self, line: &LogLine) -> std::io::Result<()> {
+        serde_json::to_writer(&mut self.writer, line)?;
         self.writer.write_all(b"\n")?;
         self.writer.flush()
     }

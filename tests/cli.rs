@@ -68,7 +68,7 @@ fn resume(from: &Path, max_steps: &str, run_dir: &Path) -> Output {
 #[test]
 fn headless_run_writes_config_and_versioned_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec!["--headless", "--max-steps", "10"];
+    let mut args = vec!["--headless", "--jsonl", "--max-steps", "10"];
     args.extend(TINY);
     let out = resdash(&args, dir.path());
     let err = stderr(&out);
@@ -94,6 +94,8 @@ fn headless_run_writes_config_and_versioned_metrics() {
         .map(|l| serde_json::from_str(l).expect("valid JSON line"))
         .collect();
     assert!(lines.iter().all(|l| l.v == SCHEMA_VERSION));
+    // `--jsonl` prints the log's own lines, schema version and time included.
+    assert_eq!(String::from_utf8_lossy(&out.stdout), metrics);
     assert_eq!(
         lines
             .iter()
