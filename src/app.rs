@@ -89,12 +89,15 @@ pub async fn run(
 ) -> std::io::Result<Outcome> {
     // Asked now: once the terminal has hung up, this no longer says where crossterm reads keys.
     let keys_from_stdin = detach::stdin_is_terminal();
-    let (mut terminal, output, _guard) = setup_terminal()?;
+    let (mut terminal, output, guard) = setup_terminal()?;
     let mut keys = EventStream::new();
     let mut frame = frame_timer(fps);
     let mut terminate = unix_signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hangup = unix_signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut outcome = Outcome::Done;
+    // The newest fault, said again once the terminal is back: one that stops the trainer (a
+    // checkpoint that cannot be loaded) ends the dashboard before a frame could show it.
+    let mut fault: Option<Fault> = None;
     let mut quit_deadline: Option<tokio::time::Instant> = None;
     let mut log_failed = false;
     let mut lost_terminal = false;
@@ -137,6 +140,9 @@ pub async fn run(
                     Event::Fault(Fault::Panic { .. } | Fault::Io { .. }) => outcome = Outcome::Fault,
                     Event::Stopped if quit_deadline.is_some() => break,
                     _ => {}
+                }
+                if let Event::Fault(f) = event {
+                    fault = Some(f);
                 }
             }
             event = keys.next() => match input(event.as_ref(), &mut view, &mut dash) {
@@ -219,6 +225,10 @@ pub async fn run(
     } else {
         let _ = handle.commands.send(Command::Quit);
         output.drain(LAST_FRAME);
+        drop(guard);
+        if let Some(fault) = fault {
+            headless::say(format_args!("FAULT  {fault}"));
+        }
     }
     Ok(outcome)
 }

@@ -10,6 +10,7 @@ use resdash::protocol::{Event, LogLine, SCHEMA_VERSION};
 /// One file per concern under `tests/cli/` (one test binary: resdash is slow to link).
 mod cli {
     pub mod attach;
+    pub mod dashboard;
 }
 
 const TINY: &[&str] = &[

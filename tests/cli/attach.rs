@@ -17,7 +17,7 @@ use crate::{TINY, first_run};
 const PATIENCE: Duration = Duration::from_secs(180);
 
 /// A child process killed when the test ends, however it ends.
-struct Killed(Child);
+pub(crate) struct Killed(pub(crate) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {
@@ -46,7 +46,7 @@ impl Drop for KilledPid {
 }
 
 /// Waits until `f` gives `Some`, or fails the test naming `what`.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(v) = f() {
@@ -89,7 +89,7 @@ fn started(run_dir: &Path) -> PathBuf {
 }
 
 /// Reads a pipe to its end on a thread (so the child never blocks on a full pipe).
-fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+pub(crate) fn drain(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
     std::thread::spawn(move || {
         let mut text = String::new();
         let _ = pipe.read_to_string(&mut text);
@@ -253,9 +253,9 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// `script` running the dashboard over `run_dir` in an 80x24 pseudo-terminal, its input and
 /// output piped; killing it hangs that terminal up.
-fn in_a_terminal(run_dir: &Path, max_steps: &str) -> Killed {
+pub(crate) fn in_a_terminal(run_dir: &Path, args: &str) -> Killed {
     let command = format!(
-        "stty rows 24 cols 80; exec {} --max-steps {max_steps} {} --run-dir {}",
+        "stty rows 24 cols 80; exec {} {args} {} --run-dir {}",
         env!("CARGO_BIN_EXE_resdash"),
         TINY.join(" "),
         run_dir.display()
@@ -275,7 +275,7 @@ fn in_a_terminal(run_dir: &Path, max_steps: &str) -> Killed {
 #[test]
 fn a_dashboard_trains_on_without_its_terminal_and_is_steered_from_elsewhere() {
     let dir = tempfile::tempdir().unwrap();
-    let mut script = in_a_terminal(dir.path(), "40");
+    let mut script = in_a_terminal(dir.path(), "--max-steps 40");
     let screen = record(script.0.stdout.take().unwrap());
     let run = started(dir.path());
     let pid = dashboard_pid(dir.path());
@@ -342,7 +342,7 @@ fn writing_to_stdout(pid: u32) -> bool {
 #[test]
 fn a_dashboard_whose_terminal_stops_taking_output_is_still_steered() {
     let dir = tempfile::tempdir().unwrap();
-    let mut script = in_a_terminal(dir.path(), "100000");
+    let mut script = in_a_terminal(dir.path(), "--max-steps 100000");
     // Nobody reads `script`'s output (a stalled SSH connection): once this small pipe and the
     // pseudo-terminal's buffer are full, the dashboard's writes to its terminal block.
     let stdout = script.0.stdout.take().unwrap();

@@ -1,0 +1,40 @@
+//! The dashboard in a terminal of its own: what the terminal holds once it has ended.
+
+use super::attach::{drain, in_a_terminal, wait_for};
+use crate::{TINY, first_run, resdash, stderr};
+
+#[test]
+fn a_run_that_cannot_start_says_why_once_the_terminal_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--headless",
+        "--max-steps",
+        "2",
+        "--set",
+        "run.checkpoint_every=2",
+    ];
+    args.extend(TINY);
+    let out = resdash(&args, dir.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ckpt = first_run(dir.path()).join("checkpoints/step-000002");
+    // A model file cut short: the trainer cannot start, so it stops before the dashboard has
+    // drawn a frame (the dashboard used to leave with exit status 2 and not a word).
+    let model = ckpt.join("plain.mpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+
+    let mut script = in_a_terminal(dir.path(), &format!("--resume {}", ckpt.display()));
+    let screen = drain(script.0.stdout.take().unwrap());
+    let status = wait_for("the dashboard to end", || script.0.try_wait().unwrap());
+    let screen = screen.join().unwrap();
+    assert_eq!(status.code(), Some(2), "{screen}");
+    // What follows the switch back from the alternate screen stays on the terminal.
+    let Some((_, after)) = screen.rsplit_once("\x1b[?1049l") else {
+        panic!("the terminal was not restored: {screen:?}");
+    };
+    assert!(
+        after.contains("FAULT  cannot start training")
+            && after.contains("plain.mpk: corrupt checkpoint file"),
+        "{after:?}"
+    );
+}
