@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use burn::optim::Optimizer;
-use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder, RecorderError};
 use serde::{Deserialize, Serialize};
 
 mod verify;
@@ -229,6 +229,23 @@ pub fn save<B: TrainBackend>(
     Ok(target)
 }
 
+/// What burn says of a record file it cannot read, less the hint it adds to every tensor it cannot
+/// decode (about files written by burn 0.16 and older, which resdash never wrote).
+fn unreadable(e: &RecorderError) -> String {
+    let (RecorderError::FileNotFound(m)
+    | RecorderError::DeserializeError(m)
+    | RecorderError::Unknown(m)) = e;
+    let m = m
+        .split("\nThe internal data format has changed")
+        .next()
+        .unwrap_or(m)
+        .trim();
+    match e {
+        RecorderError::FileNotFound(_) => format!("missing: {m}"),
+        _ => format!("unreadable: {m}"),
+    }
+}
+
 /// Loads both nets of a checkpoint into freshly built skeletons described by `configs`.
 pub fn load_nets<B: TrainBackend>(
     dir: &Path,
@@ -274,7 +291,7 @@ pub fn load_nets<B: TrainBackend>(
                 .model
                 .clone()
                 .load_file(model_path.clone(), &recorder, device)
-                .map_err(|e| corrupt(model_file.clone(), &e))?;
+                .map_err(|e| corrupt(model_file.clone(), &unreadable(&e)))?;
             verify::same_shapes(&fresh.model, &model)
                 .map_err(|e| corrupt(model_file.clone(), &e))?;
             fresh.model = model;
@@ -282,7 +299,7 @@ pub fn load_nets<B: TrainBackend>(
         })?;
         contained(&optim_file, &mut || {
             let record = Recorder::<B>::load(&recorder, optim_path.clone(), device)
-                .map_err(|e| corrupt(optim_file.clone(), &e))?;
+                .map_err(|e| corrupt(optim_file.clone(), &unreadable(&e)))?;
             verify::states_fit(&fresh.model, &record)
                 .map_err(|e| corrupt(optim_file.clone(), &e))?;
             fresh.optim = fresh.optim.clone().load_record(record);

@@ -200,6 +200,11 @@ fn newer_schema_other_depth_and_corrupt_files_are_refused_clearly() {
         Some(path.clone()),
     ));
     assert!(e.contains("residual.mpk") && e.contains("corrupt"), "{e}");
+    // Not burn's hint about files from burn 0.16 and older, which would send a user astray.
+    assert!(
+        !e.contains("0.14.0") && !e.contains("backward-compat"),
+        "{e}"
+    );
 
     let state_file = path.join("state.json");
     let text = std::fs::read_to_string(&state_file).unwrap().replacen(
