@@ -157,9 +157,12 @@ fn waiting(frame: &mut Frame, area: Rect, block: Block, message: &str, theme: Th
 }
 
 /// What a panel says before it has `what` (e.g. "step") to draw: a resumed run that is already
-/// at its step limit will not step until another depth starts, so it says that instead.
+/// at its step limit will not step until another depth starts, and a stopped one never will,
+/// so they say that instead.
 fn nothing_yet(dash: &Dashboard, what: &str) -> String {
-    if dash.state == RunState::Finished {
+    if dash.stopped {
+        format!("the run stopped before its first {what}")
+    } else if dash.state == RunState::Finished {
         "no steps yet in this process: it resumed a depth at its step limit (d/D starts another)"
             .into()
     } else {

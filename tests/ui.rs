@@ -167,6 +167,24 @@ fn before_the_first_event_every_panel_says_what_it_waits_for() {
     assert!(!screen.contains("every 0 steps"), "{screen}");
 }
 
+#[test]
+fn a_run_that_stopped_before_its_first_step_says_so_instead_of_waiting() {
+    // What `watch` shows of a run whose trainer could not start (e.g. a corrupt checkpoint).
+    let mut d = Dashboard::default();
+    d.apply(&Event::Fault(Fault::Setup {
+        message: "runs/x/checkpoints/step-000002/plain.mpk: corrupt checkpoint file".into(),
+    }));
+    d.apply(&Event::Stopped);
+    let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    assert!(!screen.contains("waiting for"), "{screen}");
+    assert!(
+        screen.contains("the run stopped before its first step")
+            && screen.contains("the run stopped before its first probe")
+            && screen.contains("trainer stopped"),
+        "{screen}"
+    );
+}
+
 fn colours_of(buffer: &Buffer, needle: &str) -> Vec<Color> {
     let area = buffer.area;
     for y in 0..area.height {

@@ -7,17 +7,28 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::theme::Theme;
+use crate::protocol::HyperState;
 use crate::state::{Dashboard, Level};
 
 pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, block: Block) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(h) = &dash.hyper else {
-        return frame.render_widget(
-            Paragraph::new(Span::styled("waiting for the trainer…", theme.dim())),
-            inner,
-        );
+    let lines = match &dash.hyper {
+        Some(h) => settings(dash, h, theme, inner.width),
+        // A run that stopped before it started (watched, or resumed from a bad checkpoint):
+        // the log below says why.
+        None if dash.stopped => Vec::new(),
+        None => vec![Line::styled("waiting for the trainer…", theme.dim())],
     };
+    let [top, log] =
+        Layout::vertical([Constraint::Length(lines.len() as u16), Constraint::Fill(1)])
+            .areas(inner);
+    frame.render_widget(Paragraph::new(lines), top);
+    render_log(frame, log, dash, theme);
+}
+
+/// The hyperparameters in force, and the newest checkpoint.
+fn settings(dash: &Dashboard, h: &HyperState, theme: Theme, width: u16) -> Vec<Line<'static>> {
     let kv = |k: &str, v: String| {
         Line::from(vec![
             Span::styled(format!("{k:<9}"), theme.dim()),
@@ -60,14 +71,14 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     ];
     if let Some((step, path)) = &dash.last_checkpoint {
         // The path's end is what tells checkpoints apart: cut from the left when it is long.
-        let room = usize::from(inner.width).saturating_sub(9);
+        let room = usize::from(width).saturating_sub(9);
         lines.push(kv("ckpt", keep_end(&format!("step {step}: {path}"), room)));
     }
-    let [top, log] =
-        Layout::vertical([Constraint::Length(lines.len() as u16), Constraint::Fill(1)])
-            .areas(inner);
-    frame.render_widget(Paragraph::new(lines), top);
-    // The newest entries that fit whole, each wrapped to as many rows as it needs.
+    lines
+}
+
+/// The log pane: the newest entries that fit whole, each wrapped to as many rows as it needs.
+fn render_log(frame: &mut Frame, log: Rect, dash: &Dashboard, theme: Theme) {
     let mut rows = usize::from(log.height);
     let mut entries: Vec<Line> = Vec::new();
     for e in dash.log.iter().rev() {
