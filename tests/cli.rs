@@ -52,6 +52,22 @@ fn first_run(run_dir: &Path) -> PathBuf {
         .path()
 }
 
+/// A tiny headless run of `steps` steps under `run_dir` that checkpoints every 2 steps; its
+/// run directory.
+fn checkpointed_run(run_dir: &Path, steps: &str) -> PathBuf {
+    let mut args = vec![
+        "--headless",
+        "--max-steps",
+        steps,
+        "--set",
+        "run.checkpoint_every=2",
+    ];
+    args.extend(TINY);
+    let out = resdash(&args, run_dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    first_run(run_dir)
+}
+
 /// `resdash --headless --resume FROM --max-steps N`.
 fn resume(from: &Path, max_steps: &str, run_dir: &Path) -> Output {
     resdash(
@@ -321,17 +337,7 @@ fn a_corrupt_checkpoint_exits_2() {
 #[test]
 fn a_checkpoint_resumes_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "--headless",
-        "--max-steps",
-        "4",
-        "--set",
-        "run.checkpoint_every=2",
-    ];
-    args.extend(TINY);
-    let out = resdash(&args, dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let run = first_run(dir.path());
+    let run = checkpointed_run(dir.path(), "4");
     let ckpt = run.join("checkpoints/step-000004");
     assert!(ckpt.join("state.json").is_file());
 

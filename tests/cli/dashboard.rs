@@ -1,22 +1,12 @@
 //! The dashboard in a terminal of its own: what the terminal holds once it has ended.
 
 use super::attach::{drain, in_a_terminal, wait_for};
-use crate::{TINY, first_run, resdash, stderr};
+use crate::checkpointed_run;
 
 #[test]
 fn a_run_that_cannot_start_says_why_once_the_terminal_is_back() {
     let dir = tempfile::tempdir().unwrap();
-    let mut args = vec![
-        "--headless",
-        "--max-steps",
-        "2",
-        "--set",
-        "run.checkpoint_every=2",
-    ];
-    args.extend(TINY);
-    let out = resdash(&args, dir.path());
-    assert!(out.status.success(), "{}", stderr(&out));
-    let ckpt = first_run(dir.path()).join("checkpoints/step-000002");
+    let ckpt = checkpointed_run(dir.path(), "2").join("checkpoints/step-000002");
     // A model file cut short: the trainer cannot start, so it stops before the dashboard has
     // drawn a frame (the dashboard used to leave with exit status 2 and not a word).
     let model = ckpt.join("plain.mpk");
