@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::config::Overrides;
 
+/// `--flow-every` when it is not given.
+pub const FLOW_EVERY: u64 = 4;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "resdash",
@@ -29,9 +32,9 @@ pub struct Cli {
     /// Also print every event on stdout, the same JSON lines as metrics.jsonl (headless).
     #[arg(long)]
     pub jsonl: bool,
-    /// Print gradient-flow lines every N probe steps (headless; 0 = never).
-    #[arg(long, value_name = "N", default_value_t = 4)]
-    pub flow_every: u64,
+    /// Print gradient-flow lines every N probe steps (headless; 0 = never) [default: 4].
+    #[arg(long, value_name = "N")]
+    pub flow_every: Option<u64>,
     #[command(subcommand)]
     pub command: Option<Commands>,
 }

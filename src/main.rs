@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use resdash::cli::{Cli, Commands};
+use resdash::cli::{Cli, Commands, FLOW_EVERY};
 use resdash::config::{Config, Overrides};
 use resdash::headless::{self, HeadlessOptions, Outcome};
 use resdash::protocol::{Change, Event};
@@ -108,6 +108,21 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     if cli.max_time.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
         bail!("--max-time must be a positive number of seconds");
     }
+    let headless = cli.headless || sweep_depths.is_some() || !std::io::stdout().is_terminal();
+    if !headless {
+        // The dashboard runs until it is quit and owns stdout: these would be ignored.
+        let given = [
+            (cli.max_time.is_some(), "--max-time"),
+            (cli.jsonl, "--jsonl"),
+            (cli.flow_every.is_some(), "--flow-every"),
+        ];
+        if let Some((_, flag)) = given.iter().find(|(given, _)| *given) {
+            bail!(
+                "{flag} is for headless runs: add --headless (the dashboard runs until you quit \
+                 it, and writes runs/<id>/metrics.jsonl as well)"
+            );
+        }
+    }
     let data = data::load(&config)
         .with_context(|| format!("loading the {} dataset", config.data.source.name()))?;
     if data.train.is_empty() || data.test.is_empty() {
@@ -122,7 +137,6 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let log = RunLog::create(&run_dir, &config)
         .with_context(|| format!("creating run directory {}", run_dir.display()))?;
 
-    let headless = cli.headless || sweep_depths.is_some() || !std::io::stdout().is_terminal();
     if !cli.headless && sweep_depths.is_none() && !std::io::stdout().is_terminal() {
         eprintln!(
             "note   stdout is not a terminal: running headless (metrics in {})",
@@ -140,7 +154,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         max_time: cli.max_time.map(Duration::from_secs_f64),
         jsonl: cli.jsonl,
         progress: true,
-        flow_every: cli.flow_every,
+        flow_every: cli.flow_every.unwrap_or(FLOW_EVERY),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -28,3 +28,28 @@ fn a_run_that_cannot_start_says_why_once_the_terminal_is_back() {
         "{after:?}"
     );
 }
+
+#[test]
+fn a_headless_only_flag_is_refused_by_the_dashboard_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, flag) in [
+        ("--max-time 5", "--max-time"),
+        ("--jsonl", "--jsonl"),
+        ("--flow-every 2", "--flow-every"),
+    ] {
+        let mut script = in_a_terminal(dir.path(), args);
+        let screen = drain(script.0.stdout.take().unwrap());
+        let status = wait_for("the dashboard to end", || script.0.try_wait().unwrap());
+        let screen = screen.join().unwrap();
+        assert_eq!(status.code(), Some(2), "{screen}");
+        assert!(
+            screen.contains(&format!("{flag} is for headless runs: add --headless")),
+            "{screen}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a refused start made a run directory"
+    );
+}
