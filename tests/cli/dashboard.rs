@@ -1,7 +1,18 @@
 //! The dashboard in a terminal of its own: what the terminal holds once it has ended.
 
+use std::process::ExitStatus;
+
 use super::attach::{drain, in_a_terminal, wait_for};
 use crate::checkpointed_run;
+
+/// The dashboard run with `args` in a terminal until it ends by itself: its exit status and
+/// everything it sent to the terminal.
+fn run_to_its_end(run_dir: &std::path::Path, args: &str) -> (ExitStatus, String) {
+    let mut script = in_a_terminal(run_dir, args);
+    let screen = drain(script.0.stdout.take().unwrap());
+    let status = wait_for("the dashboard to end", || script.0.try_wait().unwrap());
+    (status, screen.join().unwrap())
+}
 
 #[test]
 fn a_run_that_cannot_start_says_why_once_the_terminal_is_back() {
@@ -13,10 +24,7 @@ fn a_run_that_cannot_start_says_why_once_the_terminal_is_back() {
     let bytes = std::fs::read(&model).unwrap();
     std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
 
-    let mut script = in_a_terminal(dir.path(), &format!("--resume {}", ckpt.display()));
-    let screen = drain(script.0.stdout.take().unwrap());
-    let status = wait_for("the dashboard to end", || script.0.try_wait().unwrap());
-    let screen = screen.join().unwrap();
+    let (status, screen) = run_to_its_end(dir.path(), &format!("--resume {}", ckpt.display()));
     assert_eq!(status.code(), Some(2), "{screen}");
     // What follows the switch back from the alternate screen stays on the terminal.
     let Some((_, after)) = screen.rsplit_once("\x1b[?1049l") else {
@@ -37,10 +45,7 @@ fn a_headless_only_flag_is_refused_by_the_dashboard_not_ignored() {
         ("--jsonl", "--jsonl"),
         ("--flow-every 2", "--flow-every"),
     ] {
-        let mut script = in_a_terminal(dir.path(), args);
-        let screen = drain(script.0.stdout.take().unwrap());
-        let status = wait_for("the dashboard to end", || script.0.try_wait().unwrap());
-        let screen = screen.join().unwrap();
+        let (status, screen) = run_to_its_end(dir.path(), args);
         assert_eq!(status.code(), Some(2), "{screen}");
         assert!(
             screen.contains(&format!("{flag} is for headless runs: add --headless")),
