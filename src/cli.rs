@@ -118,3 +118,115 @@ impl RunArgs {
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
+
+impl Cli {
+    /// Why `resdash watch` cannot take a flag it was given, if it cannot. It shows a run that
+    /// another process trains, so what would change that training, or the output of a run this
+    /// process starts, would be silently ignored: only the `ui` keys apply, and where to look for
+    /// the newest run (`--run-dir`, `run.run_dir`, and without a RUN_DIR `--config`).
+    pub fn watch_refusal(&self, run_given: bool) -> Option<String> {
+        let shows = "watch shows a run that another resdash process trains";
+        if self.headless {
+            return Some(format!(
+                "--headless: {shows} and draws its dashboard; for its events as text: tail -f \
+                 runs/<id>/metrics.jsonl"
+            ));
+        }
+        if self.resume.is_some() {
+            return Some(format!(
+                "--resume: {shows}; to train on from a checkpoint, start a run: resdash --resume \
+                 <checkpoint> (then watch it)"
+            ));
+        }
+        let output_flags = [
+            (self.max_time.is_some(), "--max-time"),
+            (self.jsonl, "--jsonl"),
+            (self.flow_every.is_some(), "--flow-every"),
+        ];
+        if let Some((_, flag)) = output_flags.iter().find(|(given, _)| *given) {
+            return Some(format!(
+                "{flag}: {shows}; it shapes the output of a headless run that resdash starts: \
+                 pass it to that run"
+            ));
+        }
+        if run_given && self.run.config.is_some() {
+            return Some(
+                "--config: watch reads the ui settings from RUN_DIR/config.toml; drop --config \
+                 (or --set ui.KEY=VALUE)"
+                    .to_string(),
+            );
+        }
+        // Where runs live is harmless even beside a RUN_DIR (which wins).
+        self.run.overrides().each().find_map(|(written, key)| {
+            (!key.starts_with("ui.") && key != "run.run_dir").then(|| {
+                format!(
+                    "{written}: {shows}, and watch cannot change its training (once attached, \
+                     the keys steer it: ? lists them); drop it (only --set ui.KEY=VALUE applies \
+                     to watch)"
+                )
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(args: &[&str]) -> Option<String> {
+        let cli = Cli::try_parse_from(["resdash"].iter().chain(args)).unwrap();
+        let Some(Commands::Watch { run }) = &cli.command else {
+            panic!("not a watch: {args:?}");
+        };
+        cli.watch_refusal(run.is_some())
+    }
+
+    #[test]
+    fn watch_takes_ui_settings_and_where_to_find_the_newest_run() {
+        for args in [
+            &["watch", "runs/a"][..],
+            &[
+                "watch",
+                "runs/a",
+                "--set",
+                "ui.fps=4",
+                "--set",
+                "ui.ascii=true",
+            ],
+            &[
+                "watch",
+                "--run-dir",
+                "elsewhere",
+                "--config",
+                "configs/x.toml",
+            ],
+            &["--set", "run.run_dir=elsewhere", "attach"],
+            &["watch", "runs/a", "--run-dir", "runs"],
+        ] {
+            assert_eq!(refusal(args), None, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn watch_refuses_what_it_would_ignore_naming_the_flag() {
+        for (args, named) in [
+            (&["watch", "--headless"][..], "--headless"),
+            (&["--resume", "runs/a", "watch"], "--resume"),
+            (&["--max-time", "3", "watch"], "--max-time"),
+            (&["--jsonl", "watch"], "--jsonl"),
+            (&["--flow-every", "1", "watch"], "--flow-every"),
+            (&["watch", "runs/a", "--config", "c.toml"], "--config"),
+            (&["watch", "--set", "optim.lr=0.5"], "--set optim.lr=0.5"),
+            (&["watch", "--max-steps", "9"], "--max-steps 9"),
+            (&["watch", "--backend", "cuda"], "--backend cuda"),
+            (&["watch", "--seed", "3"], "--seed 3"),
+            (
+                &["watch", "--set", "ui.fps=4", "--set", "model.depth=56"],
+                "--set model.depth=56",
+            ),
+        ] {
+            let why = refusal(args).unwrap_or_else(|| panic!("{args:?} was taken"));
+            assert!(why.starts_with(&format!("{named}:")), "{args:?}: {why}");
+        }
+    }
+}

@@ -244,6 +244,18 @@ impl Overrides {
         self.written.push(written);
         self.settings.push(setting);
     }
+
+    /// Each override as it was written (`--set optim.lr=0.05`, `--backend cuda`) with the key it
+    /// sets (`optim.lr`, `run.backend`).
+    pub fn each(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.written
+            .iter()
+            .zip(&self.settings)
+            .map(|(written, setting)| {
+                let key = setting.split_once('=').map_or(setting.as_str(), |(k, _)| k);
+                (written.as_str(), key.trim())
+            })
+    }
 }
 
 impl Config {

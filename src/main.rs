@@ -192,6 +192,9 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 /// `resdash watch runs/<id>`: the dashboard over another process's run, steering it through its
 /// control socket when it serves one.
 fn watch(cli: &Cli, run: Option<&Path>) -> anyhow::Result<ExitCode> {
+    if let Some(why) = cli.watch_refusal(run.is_some()) {
+        bail!("{why}");
+    }
     let chosen;
     let run = if let Some(run) = run {
         run

@@ -429,3 +429,30 @@ fn watch_needs_a_run_directory_and_a_terminal_and_says_so() {
         );
     }
 }
+
+#[test]
+fn watch_refuses_flags_that_would_not_reach_the_run_it_shows() {
+    // Before, each of these was silently ignored: the watched run trained on unchanged.
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec!["--headless", "--max-steps", "1"];
+    args.extend(TINY);
+    assert!(resdash(&args, dir.path()).status.success());
+    let run = first_run(dir.path());
+    let run = run.to_str().unwrap();
+    for (args, named) in [
+        (
+            vec!["watch", run, "--set", "optim.lr=0.5"],
+            "--set optim.lr=0.5",
+        ),
+        (vec!["--max-time", "3", "watch", run], "--max-time"),
+        (vec!["watch", run, "--headless"], "--headless"),
+    ] {
+        let out = resdash(&args, dir.path());
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(&format!("error: {named}: watch shows a run that another")),
+            "{args:?}: {err}"
+        );
+    }
+}
