@@ -78,22 +78,27 @@ impl Progress {
     /// The line to print for `event` at time `now`, if any.
     pub fn line(&mut self, event: &Event, now: Instant) -> Option<String> {
         match event {
-            Event::Started(info) => Some(format!(
-                "start  run {} | {} {}x{}x{} ({} train / {} test) | depth {} width {} shortcut {} | params plain {} residual {} | backend {}",
-                info.run_id,
-                info.dataset,
-                info.input_shape[0],
-                info.input_shape[1],
-                info.input_shape[2],
-                info.train_len,
-                info.test_len,
-                info.depth,
-                info.width,
-                info.shortcut,
-                info.params[0],
-                info.params[1],
-                info.backend
-            )),
+            Event::Started(info) => {
+                // A new depth's first step line averages its own steps only, and comes at once.
+                self.window = StepWindow::default();
+                self.last_line = None;
+                Some(format!(
+                    "start  run {} | {} {}x{}x{} ({} train / {} test) | depth {} width {} shortcut {} | params plain {} residual {} | backend {}",
+                    info.run_id,
+                    info.dataset,
+                    info.input_shape[0],
+                    info.input_shape[1],
+                    info.input_shape[2],
+                    info.train_len,
+                    info.test_len,
+                    info.depth,
+                    info.width,
+                    info.shortcut,
+                    info.params[0],
+                    info.params[1],
+                    info.backend
+                ))
+            }
             Event::State { step, state } => match state {
                 RunState::WarmingUp => Some(format!(
                     "state  step {step} | warming up (the first step at this batch size builds kernels)…"
@@ -201,24 +206,45 @@ mod tests {
         })
     }
 
+    fn step(s: u64, loss: f64, step_ms: f64) -> Event {
+        let score = crate::protocol::Score {
+            loss,
+            accuracy: 0.5,
+        };
+        Event::Step(crate::protocol::StepReport {
+            step: s,
+            epoch: 0,
+            lr: 0.1,
+            batch_size: 8,
+            scores: [score; 2],
+            step_ms,
+        })
+    }
+
+    #[test]
+    fn a_new_depths_first_step_line_is_its_own() {
+        let mut p = Progress::new(0);
+        let now = Instant::now();
+        assert!(p.line(&step(1, 2.0, 10.0), now).is_some());
+        // Within the line interval: depth 20's steps wait in the window.
+        assert!(p.line(&step(2, 2.0, 10.0), now).is_none());
+        assert!(p.line(&step(3, 2.0, 10.0), now).is_none());
+        let started = p.line(&Event::Started(crate::state::script::info(56, 3)), now);
+        assert!(started.unwrap().contains("depth 56"));
+        // Depth 56's first step is printed at once, with its loss and speed alone (before, it
+        // waited out the interval and then averaged in depth 20's steps).
+        let line = p.line(&step(4, 1.0, 40.0), now).expect("a step line");
+        assert!(
+            line.contains("loss plain 1.0000 residual 1.0000") && line.ends_with("| 200 img/s"),
+            "{line}"
+        );
+    }
+
     #[test]
     fn flow_lines_come_every_n_probe_steps_with_log10_magnitudes() {
         let mut p = Progress::new(2);
         let now = Instant::now();
-        let step = |s| {
-            let score = crate::protocol::Score {
-                loss: 1.0,
-                accuracy: 0.5,
-            };
-            Event::Step(crate::protocol::StepReport {
-                step: s,
-                epoch: 0,
-                lr: 0.1,
-                batch_size: 8,
-                scores: [score; 2],
-                step_ms: 1.0,
-            })
-        };
+        let step = |s| step(s, 1.0, 1.0);
         // Step lines in between must not reset the flow cadence.
         let mut lines = Vec::new();
         for s in 1..=3 {

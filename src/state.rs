@@ -152,6 +152,9 @@ impl Dashboard {
         match event {
             Event::Started(info) => {
                 self.hyper = Some(info.hyper.clone());
+                // A new depth (or a resumed run, maybe on another backend) runs at its own speed:
+                // the last one's throughput would misstate it, and the ETA with it.
+                self.images_per_sec = None;
                 self.step = self.step.max(info.start_step);
                 // A resumed run announces the depth it was at again: that is not a new depth,
                 // and what the past showed of it stays.

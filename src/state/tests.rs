@@ -119,6 +119,30 @@ fn eta_follows_the_step_limit_and_throughput() {
 }
 
 #[test]
+fn a_new_depth_forgets_the_last_depths_throughput() {
+    let mut d = fed(&script::events(20, 0, 100));
+    assert!(d.images_per_sec.is_some() && d.eta_secs().is_some());
+    // Depth 56 is about three times slower than 20: until its first step the header showed
+    // depth 20's images/s and an ETA from it.
+    let deeper = script::events(56, 100, 1);
+    let first = deeper
+        .iter()
+        .position(|e| matches!(e, Event::Step(_)))
+        .unwrap();
+    for e in &deeper[..first] {
+        d.apply(e);
+    }
+    assert_eq!((d.images_per_sec, d.eta_secs()), (None, None));
+    let Event::Step(mut step) = deeper[first].clone() else {
+        unreachable!()
+    };
+    step.step_ms = 1_200.0;
+    d.apply(&Event::Step(step));
+    // 64 images in 1.2 s: the new depth's own rate, not a blend with depth 20's 160/s.
+    assert!((d.images_per_sec.unwrap() - 64.0 / 1.2).abs() < 1e-6);
+}
+
+#[test]
 fn a_resumed_dashboard_keeps_its_past_when_the_trainer_announces_the_same_depth_again() {
     let mut events = script::events(20, 0, 100);
     events.push(Event::Checkpointed {
