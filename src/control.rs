@@ -129,6 +129,12 @@ fn current_text(dash: &Dashboard, field: usize) -> String {
 /// Parses the form's text for `field` into a validated hyperparameter.
 pub fn parse_field(field: usize, text: &str) -> Result<Hyper, String> {
     let text = text.trim();
+    if text.is_empty() {
+        return Err(format!(
+            "{}: type a value first (esc cancels)",
+            EDIT_FIELDS[field]
+        ));
+    }
     let float = || {
         text.parse::<f64>()
             .map_err(|_| format!("{text:?} is not a number"))

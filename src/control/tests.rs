@@ -165,6 +165,11 @@ fn parse_field_names_what_is_wrong() {
     assert!(parse_field(3, "2.5").unwrap_err().contains("whole number"));
     assert!(parse_field(0, "-1").unwrap_err().contains("> 0"));
     assert!(parse_field(0, "abc").unwrap_err().contains("not a number"));
+    // An emptied field said `"" is not a number`.
+    assert_eq!(
+        parse_field(1, " "),
+        Err("momentum: type a value first (esc cancels)".to_string())
+    );
 }
 
 #[test]
