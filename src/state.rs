@@ -330,8 +330,12 @@ impl Dashboard {
         self.step - self.start_step()
     }
 
-    /// Seconds left to the step limit at the current throughput, if there is a limit.
+    /// Seconds left to the step limit at the current throughput, if there is a limit and the run
+    /// can still get there.
     pub fn eta_secs(&self) -> Option<f64> {
+        if self.stopped || matches!(self.state, RunState::Finished | RunState::Faulted) {
+            return None;
+        }
         let info = self.info.as_ref()?;
         let batch = self.hyper.as_ref()?.batch_size as f64;
         let rate = self.images_per_sec?;

@@ -116,6 +116,16 @@ fn eta_follows_the_step_limit_and_throughput() {
         step_ms: 0.0,
     }));
     assert!(d.eta_secs().is_some());
+    // At its step limit, or faulted, the run goes no further: the header said "ETA 0m00s", or
+    // an ETA for a run that had stopped.
+    for state in [RunState::Finished, RunState::Faulted] {
+        let mut ended = fed(&script::events(20, 0, 1_000));
+        ended.apply(&Event::State { step: 1_000, state });
+        assert_eq!(ended.eta_secs(), None, "{state:?}");
+    }
+    let mut stopped = fed(&script::events(20, 0, 1_000));
+    stopped.apply(&Event::Stopped);
+    assert_eq!(stopped.eta_secs(), None);
 }
 
 #[test]
