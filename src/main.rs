@@ -72,10 +72,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                      in the config"
                 );
             }
-            let depths = if depths.is_empty() {
-                config.model.ladder.clone()
-            } else {
+            let given = !depths.is_empty();
+            let depths = if given {
                 depths.clone()
+            } else {
+                config.model.ladder.clone()
             };
             // Each depth must pass the same rules as model.depth in a config file; an error
             // quotes --depths as typed.
@@ -92,6 +93,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 );
                 Config::from_toml_with(&config.to_toml(), "sweep", &overrides)?;
             }
+            let named = if given {
+                format!("--depths {written}")
+            } else {
+                format!("model.ladder = {depths:?}")
+            };
+            // Resumed, the sweep goes on at the checkpoint's depth (its model.depth, which
+            // resolve_config has checked is not overridden).
+            let depths = match resume.as_deref() {
+                Some(dir) => sweep::resumed_depths(config.model.depth, &depths, &named)
+                    .map_err(|why| anyhow::anyhow!("{}: {why}", dir.display()))?,
+                None => depths,
+            };
             let overrides = [
                 format!("model.depth={}", depths[0]),
                 format!("run.max_steps={steps}"),

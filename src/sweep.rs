@@ -37,6 +37,26 @@ impl From<&DepthSummary> for SweepRow {
     }
 }
 
+/// The depths a sweep resumed from a checkpoint at depth `at` trains: from `at` on, as the
+/// interrupted sweep would have (the depths before it are done: their rows are in the
+/// checkpoint). `named` says where `depths` came from, e.g. `--depths 20,56`, for the error.
+pub fn resumed_depths(at: usize, depths: &[usize], named: &str) -> Result<Vec<usize>, String> {
+    match depths.iter().position(|&d| d == at) {
+        Some(i) => Ok(depths[i..].to_vec()),
+        None => {
+            let suggested: Vec<String> = std::iter::once(at)
+                .chain(depths.iter().copied().filter(|&d| d > at))
+                .map(|d| d.to_string())
+                .collect();
+            Err(format!(
+                "the checkpoint is at depth {at}, and a resumed sweep goes on from there, but \
+                 {named} does not hold {at}: pass --depths {}",
+                suggested.join(",")
+            ))
+        }
+    }
+}
+
 /// Runs the sweep; the trainer must have been started at `depths[0]` with `max_steps` set.
 pub async fn run(
     handle: TrainerHandle,
@@ -94,6 +114,18 @@ pub fn json(rows: &[SweepRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_resumed_sweep_goes_on_from_the_checkpoints_depth() {
+        assert_eq!(resumed_depths(56, &[20, 56, 110], "x"), Ok(vec![56, 110]));
+        assert_eq!(resumed_depths(20, &[20, 56], "x"), Ok(vec![20, 56]));
+        let why = resumed_depths(32, &[20, 56, 110], "--depths 20,56,110").unwrap_err();
+        assert!(
+            why.contains("--depths 20,56,110 does not hold 32")
+                && why.ends_with("pass --depths 32,56,110"),
+            "{why}"
+        );
+    }
 
     #[test]
     fn json_errors_carry_no_float_noise() {

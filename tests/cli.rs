@@ -195,6 +195,56 @@ fn a_tiny_sweep_prints_one_row_per_depth_and_both_nets_learn() {
 }
 
 #[test]
+fn a_resumed_sweep_goes_on_from_its_checkpoints_depth_to_the_same_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = |extra: &[&str], run_dir: &Path| {
+        let mut args = extra.to_vec();
+        args.extend(["sweep", "--depths", "8,14", "--steps", "4", "--json"]);
+        // TINY but its model.depth: a resume refuses a depth override, and --depths sets it.
+        assert_eq!(TINY[1], "model.depth=8");
+        args.extend(&TINY[2..]);
+        args.extend(["--set", "run.checkpoint_every=2"]);
+        resdash(&args, run_dir)
+    };
+    let whole = sweep(&[], dir.path());
+    assert!(whole.status.success(), "{}", stderr(&whole));
+    // Step 6 is two steps into depth 14, depth 8 done: where a killed sweep would resume.
+    let ckpt = first_run(dir.path()).join("checkpoints/step-000006");
+    let again = tempfile::tempdir().unwrap();
+    let resumed = sweep(&["--resume", ckpt.to_str().unwrap()], again.path());
+    // Before, the sweep asked for depth 8 again and the checkpoint (depth 14) refused it.
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let rows = |out: &Output| {
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        json["rows"].clone()
+    };
+    assert_eq!(rows(&resumed), rows(&whole));
+    assert_eq!(rows(&whole).as_array().map(Vec::len), Some(2));
+
+    // A checkpoint at a depth the sweep does not hold: refused before a run directory exists.
+    let out = resdash(
+        &[
+            "--resume",
+            ckpt.to_str().unwrap(),
+            "sweep",
+            "--depths",
+            "8,20",
+            "--steps",
+            "4",
+        ],
+        again.path(),
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the checkpoint is at depth 14")
+            && err.contains("--depths 8,20 does not hold 14: pass --depths 14,20"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(again.path()).unwrap().count(), 1);
+}
+
+#[test]
 fn a_sweep_takes_its_depths_and_steps_from_the_config() {
     let dir = tempfile::tempdir().unwrap();
     let mut args = vec!["sweep", "--json", "--set", "model.ladder=[8, 14]"];
