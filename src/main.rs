@@ -173,12 +173,21 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let fps = setup.config.ui.fps;
+    let steps_per_depth = setup.config.run.max_steps;
     let theme = resdash::ui::Theme::from_env(setup.config.ui.ascii);
     let view = resdash::control::View::new(setup.config.model.ladder.clone());
     let handle = spawn(setup).map_err(anyhow::Error::msg)?;
     let outcome = match (&cli.command, sweep_depths) {
         (Some(Commands::Sweep { json, .. }), Some(depths)) => {
             let (outcome, rows) = runtime.block_on(sweep::run(handle, log, &depths, &options));
+            if outcome != Outcome::Setup {
+                let has_checkpoint = checkpoint::locate(&run_dir).is_ok_and(|p| p != run_dir);
+                if let Some(note) =
+                    sweep::unfinished(&run_dir, &depths, steps_per_depth, &rows, has_checkpoint)
+                {
+                    headless::say(format_args!("{note}"));
+                }
+            }
             // Written, not printed: a terminal that hung up loses the table (it is in
             // metrics.jsonl too), not the exit status.
             let text = if *json {

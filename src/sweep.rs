@@ -57,6 +57,34 @@ pub fn resumed_depths(at: usize, depths: &[usize], named: &str) -> Result<Vec<us
     }
 }
 
+/// What to say when a sweep ends before its last depth (Ctrl-C, SIGTERM, a fault): how to go
+/// on from `run_dir`'s newest checkpoint, or that there is none to go on from.
+pub fn unfinished(
+    run_dir: &std::path::Path,
+    depths: &[usize],
+    steps: u64,
+    rows: &[SweepRow],
+    has_checkpoint: bool,
+) -> Option<String> {
+    let undone = *depths
+        .iter()
+        .find(|&&d| !rows.iter().any(|r| r.depth == d))?;
+    let list: Vec<String> = depths.iter().map(ToString::to_string).collect();
+    Some(if has_checkpoint {
+        format!(
+            "note   the sweep stopped before depth {undone} was done; go on with: resdash \
+             --resume {} sweep --depths {} --steps {steps}",
+            run_dir.display(),
+            list.join(",")
+        )
+    } else {
+        format!(
+            "note   the sweep stopped before depth {undone} was done and left no checkpoint to \
+             go on from (--set run.checkpoint_every=N leaves one every N steps)"
+        )
+    })
+}
+
 /// Runs the sweep; the trainer must have been started at `depths[0]` with `max_steps` set.
 pub async fn run(
     handle: TrainerHandle,
@@ -124,6 +152,33 @@ mod tests {
             why.contains("--depths 20,56,110 does not hold 32")
                 && why.ends_with("pass --depths 32,56,110"),
             "{why}"
+        );
+    }
+
+    #[test]
+    fn an_unfinished_sweep_says_how_to_go_on() {
+        let row = |depth| SweepRow {
+            depth,
+            steps: 9,
+            plain_train_error: 1.0,
+            plain_test_error: 1.0,
+            residual_train_error: 1.0,
+            residual_test_error: 1.0,
+        };
+        let run = std::path::Path::new("runs/x");
+        let done = [row(20), row(56)];
+        assert_eq!(unfinished(run, &[20, 56], 9, &done, true), None);
+        assert_eq!(
+            unfinished(run, &[20, 56], 9, &done[..1], true).as_deref(),
+            Some(
+                "note   the sweep stopped before depth 56 was done; go on with: resdash \
+                 --resume runs/x sweep --depths 20,56 --steps 9"
+            )
+        );
+        let none = unfinished(run, &[20, 56], 9, &[], false).unwrap();
+        assert!(
+            none.contains("before depth 20") && none.contains("run.checkpoint_every"),
+            "{none}"
         );
     }
 

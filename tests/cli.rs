@@ -242,6 +242,32 @@ fn a_resumed_sweep_goes_on_from_its_checkpoints_depth_to_the_same_table() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(again.path()).unwrap().count(), 1);
+
+    // A sweep stopped early (here by --max-time) says how to go on.
+    let cut = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "--max-time",
+        "1",
+        "sweep",
+        "--depths",
+        "8,14",
+        "--steps",
+        "100000",
+    ];
+    args.extend(&TINY[2..]);
+    args.extend(["--set", "run.checkpoint_every=2"]);
+    let out = resdash(&args, cut.path());
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let run = first_run(cut.path());
+    assert!(
+        err.contains(&format!(
+            "note   the sweep stopped before depth 8 was done; go on with: resdash --resume {} \
+             sweep --depths 8,14 --steps 100000",
+            run.display()
+        )),
+        "{err}"
+    );
 }
 
 #[test]
