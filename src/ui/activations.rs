@@ -6,7 +6,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Chart, Paragraph};
 
-use super::chart::{block_axis, bounds, series, y_axis};
+use super::chart::{block_axis, bounds, legend_names, series, y_axis};
 use super::theme::Theme;
 use super::{nothing_yet, waiting};
 use crate::protocol::{Net, ProbeReport};
@@ -59,9 +59,10 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     let (p, q) = (points(plain), points(residual));
     let xs = [1.0, (plain.blocks.len() as f64).max(2.0)];
     let ys = bounds(p.iter().chain(&q).map(|v| v.1)).map_or([0.0, 1.0], |[_, hi]| [0.0, hi]);
+    let [plain_name, residual_name] = legend_names(["plain", "residual"]);
     let chart = Chart::new(vec![
-        series("plain", &p, theme.net(Net::Plain), true, theme),
-        series("residual", &q, theme.net(Net::Residual), true, theme),
+        series(&plain_name, &p, theme.net(Net::Plain), true, theme),
+        series(&residual_name, &q, theme.net(Net::Residual), true, theme),
     ])
     .x_axis(block_axis(xs, theme))
     .y_axis(y_axis(ys, false, theme));

@@ -131,7 +131,15 @@ pub fn marker_dataset(line: &[(f64, f64); 2], theme: Theme) -> Dataset<'_> {
         .style(theme.marker_line())
 }
 
-/// A series as scattered points or a connected line.
+/// A chart's legend names, padded to one width. ratatui draws the legend box over the plot
+/// without clearing it, so beside a shorter name the curves showed through (`plain⠒⠉`).
+pub fn legend_names<const N: usize>(names: [&str; N]) -> [String; N] {
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    names.map(|n| format!("{n:<width$}"))
+}
+
+/// A series as scattered points or a connected line; `name` is its legend entry, "" for none
+/// (an empty name would still take a legend row).
 pub fn series<'a>(
     name: &'a str,
     data: &'a [(f64, f64)],
@@ -139,8 +147,12 @@ pub fn series<'a>(
     line: bool,
     theme: Theme,
 ) -> Dataset<'a> {
-    Dataset::default()
-        .name(name)
+    let dataset = if name.is_empty() {
+        Dataset::default()
+    } else {
+        Dataset::default().name(name)
+    };
+    dataset
         .data(data)
         .marker(theme.plot_marker())
         .graph_type(if line {
@@ -154,6 +166,47 @@ pub fn series<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legend_rows_hide_the_curves_beneath() {
+        use ratatui::buffer::Buffer;
+        use ratatui::layout::Rect;
+        use ratatui::widgets::{Chart, Widget};
+        // Points in every braille dot of the plot, under the legend too.
+        let grid: Vec<(f64, f64)> = (0..=240)
+            .flat_map(|i| (0..=120).map(move |j| (f64::from(i) / 240.0, f64::from(j) / 120.0)))
+            .collect();
+        let names = legend_names(["plain", "residual"]);
+        let theme = Theme::default();
+        let chart = Chart::new(
+            names
+                .iter()
+                .map(|n| series(n, &grid, Style::default(), false, theme))
+                .collect(),
+        )
+        .x_axis(Axis::default().bounds([0.0, 1.0]))
+        .y_axis(Axis::default().bounds([0.0, 1.0]));
+        let area = Rect::new(0, 0, 60, 24);
+        let mut buf = Buffer::empty(area);
+        chart.render(area, &mut buf);
+        let rows: Vec<String> = (0..area.height)
+            .map(|y| (0..area.width).map(|x| buf[(x, y)].symbol()).collect())
+            .collect();
+        let legend: Vec<&str> = rows
+            .iter()
+            .filter_map(|r| r.rsplit_once("│plain").or(r.rsplit_once("│residual")))
+            .map(|(_, inside)| inside)
+            .collect();
+        assert_eq!(legend.len(), 2, "{rows:#?}");
+        for inside in legend {
+            assert!(
+                !inside
+                    .chars()
+                    .any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
+                "a curve shows through the legend: {inside:?}"
+            );
+        }
+    }
 
     #[test]
     fn compact_labels_stay_short() {

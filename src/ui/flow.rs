@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Chart, LegendPosition, Paragraph, Widget};
 
-use super::chart::{block_axis, bounds, series, y_axis};
+use super::chart::{block_axis, bounds, legend_names, series, y_axis};
 use super::theme::Theme;
 use super::{nothing_yet, waiting};
 use crate::protocol::{Net, ProbeReport};
@@ -79,16 +79,18 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     let xs = [1.0, blocks.max(2.0)];
     let ys =
         bounds(totals.iter().chain(&shortcut).chain(&branch).map(|p| p.1)).unwrap_or([-3.0, 0.0]);
+    let [total_name, shortcut_name, branch_name] =
+        legend_names(["plain total", "resid shortcut", "resid branch"]);
     let datasets = vec![
-        series("plain total", &totals, theme.net(Net::Plain), true, theme),
+        series(&total_name, &totals, theme.net(Net::Plain), true, theme),
         series(
-            "resid shortcut",
+            &shortcut_name,
             &shortcut,
             theme.net(Net::Residual),
             true,
             theme,
         ),
-        series("resid branch", &branch, theme.branch(), true, theme),
+        series(&branch_name, &branch, theme.branch(), true, theme),
     ];
     let chart = Chart::new(datasets)
         .x_axis(block_axis(xs, theme))

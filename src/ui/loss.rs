@@ -5,7 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::Rect;
 use ratatui::widgets::{Block, Chart, LegendPosition};
 
-use super::chart::{bounds, marker_dataset, marker_lines, series, x_axis, x_span, y_axis};
+use super::chart::{
+    bounds, legend_names, marker_dataset, marker_lines, series, x_axis, x_span, y_axis,
+};
 use super::theme::Theme;
 use super::{nothing_yet, waiting};
 use crate::protocol::Net;
@@ -37,10 +39,10 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     let ys = bounds(raw.iter().flatten().map(|p| p.1)).unwrap_or([-1.0, 1.0]);
     let markers = marker_lines(&dash.markers, xs, ys);
     let last = |n: Net| dash.loss[n.index()].last().map_or(f64::NAN, |p| p.1);
-    let names = [
-        format!("plain {:.3}", last(Net::Plain)),
-        format!("residual {:.3}", last(Net::Residual)),
-    ];
+    let names = legend_names([
+        &format!("plain {:.3}", last(Net::Plain)),
+        &format!("residual {:.3}", last(Net::Residual)),
+    ]);
     let mut datasets = Vec::new();
     for line in &markers {
         datasets.push(marker_dataset(line, theme));
