@@ -41,20 +41,18 @@ impl From<&DepthSummary> for SweepRow {
 /// interrupted sweep would have (the depths before it are done: their rows are in the
 /// checkpoint). `named` says where `depths` came from, e.g. `--depths 20,56`, for the error.
 pub fn resumed_depths(at: usize, depths: &[usize], named: &str) -> Result<Vec<usize>, String> {
-    match depths.iter().position(|&d| d == at) {
-        Some(i) => Ok(depths[i..].to_vec()),
-        None => {
-            let suggested: Vec<String> = std::iter::once(at)
-                .chain(depths.iter().copied().filter(|&d| d > at))
-                .map(|d| d.to_string())
-                .collect();
-            Err(format!(
-                "the checkpoint is at depth {at}, and a resumed sweep goes on from there, but \
-                 {named} does not hold {at}: pass --depths {}",
-                suggested.join(",")
-            ))
-        }
+    if let Some(i) = depths.iter().position(|&d| d == at) {
+        return Ok(depths[i..].to_vec());
     }
+    let suggested: Vec<String> = std::iter::once(at)
+        .chain(depths.iter().copied().filter(|&d| d > at))
+        .map(|d| d.to_string())
+        .collect();
+    Err(format!(
+        "the checkpoint is at depth {at}, and a resumed sweep goes on from there, but {named} \
+         does not hold {at}: pass --depths {}",
+        suggested.join(",")
+    ))
 }
 
 /// What to say when a sweep ends before its last depth (Ctrl-C, SIGTERM, a fault): how to go
