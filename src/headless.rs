@@ -185,5 +185,38 @@ pub async fn run(handle: TrainerHandle, log: RunLog, options: &HeadlessOptions) 
             None
         }
     };
-    drive(handle, log, options, control, |_, _| true).await
+    let dir = log.dir().to_path_buf();
+    let mut finished = false;
+    let outcome = drive(handle, log, options, control, |event, _| {
+        finished |= matches!(
+            event,
+            Event::State {
+                state: RunState::Finished,
+                ..
+            }
+        );
+        true
+    })
+    .await;
+    // Ctrl-C, SIGTERM, --max-time or `Q` from a watcher, not the step limit.
+    if outcome == Outcome::Done && !finished {
+        let has_checkpoint = crate::train::checkpoint::locate(&dir).is_ok_and(|p| p != dir);
+        say(stopped_early(&dir, has_checkpoint));
+    }
+    outcome
+}
+
+/// What a headless run stopped before its step limit says: how to go on from there.
+pub fn stopped_early(run_dir: &std::path::Path, has_checkpoint: bool) -> String {
+    if has_checkpoint {
+        format!(
+            "note   stopped before its step limit; go on from its newest checkpoint with: \
+             resdash --headless --resume {}",
+            run_dir.display()
+        )
+    } else {
+        "note   stopped before its step limit and left no checkpoint to go on from \
+         (--set run.checkpoint_every=N leaves one every N steps)"
+            .to_string()
+    }
 }

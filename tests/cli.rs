@@ -195,6 +195,44 @@ fn a_tiny_sweep_prints_one_row_per_depth_and_both_nets_learn() {
 }
 
 #[test]
+fn a_headless_run_stopped_early_says_how_to_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = checkpointed_run(dir.path(), "2");
+    let err = stderr(&resume(&run, "4", dir.path()));
+    assert!(!err.contains("stopped before"), "at its step limit: {err}");
+
+    for (every, says) in [
+        (
+            "2",
+            "note   stopped before its step limit; go on from its newest checkpoint with: \
+             resdash --headless --resume",
+        ),
+        (
+            "0",
+            "note   stopped before its step limit and left no checkpoint to go on from \
+             (--set run.checkpoint_every=N",
+        ),
+    ] {
+        let cut = tempfile::tempdir().unwrap();
+        let mut args = vec!["--headless", "--max-time", "1", "--max-steps", "1000000"];
+        args.extend(TINY);
+        let every_setting = format!("run.checkpoint_every={every}");
+        args.extend(["--set", &every_setting]);
+        let out = resdash(&args, cut.path());
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains(says), "{err}");
+        if every == "2" {
+            let run = first_run(cut.path());
+            assert!(
+                err.contains(&format!("--resume {}\n", run.display())),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_resumed_sweep_goes_on_from_its_checkpoints_depth_to_the_same_table() {
     let dir = tempfile::tempdir().unwrap();
     let sweep = |extra: &[&str], run_dir: &Path| {
