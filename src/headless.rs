@@ -10,6 +10,7 @@ use crate::protocol::{Command, Event, Fault, RunState};
 use crate::remote::ControlServer;
 use crate::runlog::RunLog;
 use crate::train::TrainerHandle;
+use crate::train::checkpoint::{self, HOW_TO_LEAVE_ONE};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// How a headless run ended; maps to the process exit status.
@@ -200,8 +201,7 @@ pub async fn run(handle: TrainerHandle, log: RunLog, options: &HeadlessOptions) 
     .await;
     // Ctrl-C, SIGTERM, --max-time or `Q` from a watcher, not the step limit.
     if outcome == Outcome::Done && !finished {
-        let has_checkpoint = crate::train::checkpoint::locate(&dir).is_ok_and(|p| p != dir);
-        say(stopped_early(&dir, has_checkpoint));
+        say(stopped_early(&dir, checkpoint::run_has_one(&dir)));
     }
     outcome
 }
@@ -215,8 +215,9 @@ pub fn stopped_early(run_dir: &std::path::Path, has_checkpoint: bool) -> String 
             run_dir.display()
         )
     } else {
-        "note   stopped before its step limit and left no checkpoint to go on from \
-         (--set run.checkpoint_every=N leaves one every N steps)"
-            .to_string()
+        format!(
+            "note   stopped before its step limit and left no checkpoint to go on from \
+             ({HOW_TO_LEAVE_ONE})"
+        )
     }
 }

@@ -181,7 +181,7 @@ fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         (Some(Commands::Sweep { json, .. }), Some(depths)) => {
             let (outcome, rows) = runtime.block_on(sweep::run(handle, log, &depths, &options));
             if outcome != Outcome::Setup {
-                let has_checkpoint = checkpoint::locate(&run_dir).is_ok_and(|p| p != run_dir);
+                let has_checkpoint = checkpoint::run_has_one(&run_dir);
                 if let Some(note) =
                     sweep::unfinished(&run_dir, &depths, steps_per_depth, &rows, has_checkpoint)
                 {

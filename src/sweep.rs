@@ -9,6 +9,7 @@ use crate::headless::{HeadlessOptions, Outcome, drive};
 use crate::protocol::{Command, DepthSummary, Event, RunState};
 use crate::runlog::RunLog;
 use crate::train::TrainerHandle;
+use crate::train::checkpoint::HOW_TO_LEAVE_ONE;
 
 /// One row of `--json` output (errors in percent).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,7 +79,7 @@ pub fn unfinished(
     } else {
         format!(
             "note   the sweep stopped before depth {undone} was done and left no checkpoint to \
-             go on from (--set run.checkpoint_every=N leaves one every N steps)"
+             go on from ({HOW_TO_LEAVE_ONE})"
         )
     })
 }

@@ -74,6 +74,14 @@ pub struct CheckpointState {
     pub summaries: Vec<DepthSummary>,
 }
 
+/// How to make a run leave checkpoints, for messages about a run that left none.
+pub const HOW_TO_LEAVE_ONE: &str = "--set run.checkpoint_every=N leaves one every N steps";
+
+/// Whether the run directory `run_dir` holds a checkpoint that `--resume run_dir` would take.
+pub fn run_has_one(run_dir: &Path) -> bool {
+    locate(run_dir).is_ok_and(|found| found != run_dir)
+}
+
 /// The checkpoint `dir` names: `dir` itself when it holds `state.json`; for a run directory
 /// (`runs/<id>`, with a `checkpoints/` folder) the newest of its `checkpoints/step-NNNNNN`.
 /// Anything else is returned as it is, for [`CheckpointState::read`] to say what it is not.
