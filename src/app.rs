@@ -23,7 +23,7 @@ use crate::remote::{ControlClient, ControlServer};
 use crate::runlog::RunLog;
 use crate::runlog::follow::Follower;
 use crate::state::{Dashboard, Level};
-use crate::train::TrainerHandle;
+use crate::train::{TrainerHandle, checkpoint};
 use crate::ui::{self, Theme};
 
 mod output;
@@ -228,6 +228,16 @@ pub async fn run(
         drop(guard);
         if let Some(fault) = fault {
             headless::say(format_args!("FAULT  {fault}"));
+        }
+        // Quit (or Ctrl-C, SIGTERM) while it trained, not at the step limit: how to go on.
+        if outcome == Outcome::Done && !matches!(dash.state, RunState::Finished | RunState::Faulted)
+        {
+            let dir = log.dir();
+            headless::say(headless::stopped_early(
+                dir,
+                checkpoint::run_has_one(dir),
+                false,
+            ));
         }
     }
     Ok(outcome)

@@ -201,23 +201,53 @@ pub async fn run(handle: TrainerHandle, log: RunLog, options: &HeadlessOptions) 
     .await;
     // Ctrl-C, SIGTERM, --max-time or `Q` from a watcher, not the step limit.
     if outcome == Outcome::Done && !finished {
-        say(stopped_early(&dir, checkpoint::run_has_one(&dir)));
+        say(stopped_early(&dir, checkpoint::run_has_one(&dir), true));
     }
     outcome
 }
 
-/// What a headless run stopped before its step limit says: how to go on from there.
-pub fn stopped_early(run_dir: &std::path::Path, has_checkpoint: bool) -> String {
+/// What a run stopped before its step limit says: how to go on from there, in the front end it
+/// ran in (`headless`: `--headless` goes into the command; the dashboard's `c` saves a checkpoint).
+pub fn stopped_early(run_dir: &std::path::Path, has_checkpoint: bool, headless: bool) -> String {
     if has_checkpoint {
         format!(
             "note   stopped before its step limit; go on from its newest checkpoint with: \
-             resdash --headless --resume {}",
+             resdash {}--resume {}",
+            if headless { "--headless " } else { "" },
             run_dir.display()
         )
     } else {
         format!(
             "note   stopped before its step limit and left no checkpoint to go on from \
-             ({HOW_TO_LEAVE_ONE})"
+             ({}{HOW_TO_LEAVE_ONE})",
+            if headless { "" } else { "c saves one; " }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stopped_early;
+    use std::path::Path;
+
+    #[test]
+    fn the_stop_note_names_the_front_end_the_run_goes_on_in() {
+        let run = Path::new("runs/20261207-1");
+        assert!(
+            stopped_early(run, true, true)
+                .ends_with("checkpoint with: resdash --headless --resume runs/20261207-1")
+        );
+        assert!(
+            stopped_early(run, true, false)
+                .ends_with("checkpoint with: resdash --resume runs/20261207-1")
+        );
+        assert!(
+            stopped_early(run, false, true)
+                .ends_with("(--set run.checkpoint_every=N leaves one every N steps)")
+        );
+        assert!(
+            stopped_early(run, false, false)
+                .ends_with("(c saves one; --set run.checkpoint_every=N leaves one every N steps)")
+        );
     }
 }

@@ -66,16 +66,16 @@ fn events(run: &Path) -> Vec<Event> {
         .collect()
 }
 
-fn has(run: &Path, f: impl Fn(&Event) -> bool) -> Option<()> {
+pub(crate) fn has(run: &Path, f: impl Fn(&Event) -> bool) -> Option<()> {
     events(run).iter().any(f).then_some(())
 }
 
-fn is_state(e: &Event, want: RunState) -> bool {
+pub(crate) fn is_state(e: &Event, want: RunState) -> bool {
     matches!(e, Event::State { state, .. } if *state == want)
 }
 
 /// The run directory, once the run has taken a step.
-fn started(run_dir: &Path) -> PathBuf {
+pub(crate) fn started(run_dir: &Path) -> PathBuf {
     let run = wait_for("the run directory", || {
         std::fs::read_dir(run_dir)
             .ok()?

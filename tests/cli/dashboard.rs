@@ -1,8 +1,11 @@
 //! The dashboard in a terminal of its own: what the terminal holds once it has ended.
 
+use std::io::Write;
 use std::process::ExitStatus;
 
-use super::attach::{drain, in_a_terminal, wait_for};
+use resdash::protocol::{Event, RunState};
+
+use super::attach::{drain, has, in_a_terminal, is_state, started, wait_for};
 use crate::checkpointed_run;
 
 /// The dashboard run with `args` in a terminal until it ends by itself: its exit status and
@@ -57,4 +60,67 @@ fn a_headless_only_flag_is_refused_by_the_dashboard_not_ignored() {
         0,
         "a refused start made a run directory"
     );
+}
+
+#[test]
+fn quitting_before_the_step_limit_says_how_to_go_on_and_at_it_does_not() {
+    // (step limit, checkpoint every, what the terminal holds once the dashboard has ended)
+    for (max_steps, every, says) in [
+        (
+            "100000",
+            "2",
+            Some("go on from its newest checkpoint with: resdash --resume "),
+        ),
+        (
+            "100000",
+            "0",
+            Some("left no checkpoint to go on from (c saves one; "),
+        ),
+        ("2", "0", None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let args = format!("--max-steps {max_steps} --set run.checkpoint_every={every}");
+        let mut script = in_a_terminal(dir.path(), &args);
+        let screen = drain(script.0.stdout.take().unwrap());
+        let run = started(dir.path());
+        if every == "2" {
+            wait_for("a checkpoint", || {
+                has(&run, |e| matches!(e, Event::Checkpointed { .. }))
+            });
+        }
+        if max_steps == "2" {
+            wait_for("the step limit", || {
+                has(&run, |e| is_state(e, RunState::Finished))
+            });
+        }
+        let mut keys = script.0.stdin.take().unwrap();
+        keys.write_all(b"q").unwrap();
+        keys.flush().unwrap();
+        let status = wait_for("the dashboard to end", || script.0.try_wait().unwrap());
+        drop(keys);
+        let screen = screen.join().unwrap();
+        assert_eq!(status.code(), Some(0), "{screen}");
+        let Some((_, after)) = screen.rsplit_once("\x1b[?1049l") else {
+            panic!("the terminal was not restored: {screen:?}");
+        };
+        match says {
+            Some(says) => {
+                assert!(
+                    after.contains("note   stopped before its step limit"),
+                    "{after:?}"
+                );
+                assert!(after.contains(says), "{after:?}");
+                if every == "2" {
+                    assert!(
+                        after.contains(&format!("--resume {}", run.display())),
+                        "{after:?}"
+                    );
+                }
+            }
+            None => assert!(
+                !after.contains("stopped before"),
+                "at its step limit: {after:?}"
+            ),
+        }
+    }
 }
