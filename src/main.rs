@@ -313,5 +313,10 @@ fn watch(cli: &Cli, run: Option<&Path>) -> anyhow::Result<ExitCode> {
 fn report_run_dir(run_dir: &Path, outcome: Outcome) {
     if outcome != Outcome::Setup {
         headless::say(format_args!("done   run directory {}", run_dir.display()));
+    } else if let Err(e) = runlog::discard_unstarted(run_dir) {
+        headless::say(format_args!(
+            "warn   cannot remove {} (the run that did not start): {e}",
+            run_dir.display()
+        ));
     }
 }

@@ -79,6 +79,33 @@ pub fn latest_run(parent: &Path) -> std::io::Result<Option<PathBuf>> {
     Ok(latest.map(|(_, dir)| dir))
 }
 
+/// What a run directory holds before its trainer has started: [`RunLog::create`]'s two files
+/// and the control socket.
+const UNSTARTED: [&str; 3] = ["config.toml", "metrics.jsonl", crate::remote::SOCKET_NAME];
+
+/// Removes the run directory of a run that could not start (a corrupt checkpoint to resume,
+/// say): it holds only [`RunLog::create`]'s files and the reason is on the terminal, so it would
+/// be litter in `runs/` (and `resdash watch` would pick it as the newest run). A directory that
+/// holds anything else is left as it is; returns whether it was removed.
+pub fn discard_unstarted(dir: &Path) -> std::io::Result<bool> {
+    for entry in std::fs::read_dir(dir)? {
+        if !UNSTARTED
+            .iter()
+            .any(|name| entry.as_ref().is_ok_and(|e| e.file_name() == *name))
+        {
+            return Ok(false);
+        }
+    }
+    for name in UNSTARTED {
+        match std::fs::remove_file(dir.join(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    std::fs::remove_dir(dir)?;
+    Ok(true)
+}
+
 impl RunLog {
     /// Creates `dir`, writes `config.toml` and opens `metrics.jsonl` for appending.
     pub fn create(dir: &Path, config: &Config) -> std::io::Result<RunLog> {
@@ -158,6 +185,22 @@ mod tests {
         assert_eq!(latest_run(&parent.path().join("missing")).unwrap(), None);
         // A parent that is not a directory is an error.
         assert!(latest_run(&parent.path().join("20261203-090000").join("metrics.jsonl")).is_err());
+    }
+
+    #[test]
+    fn only_a_run_directory_with_nothing_but_its_first_files_is_discarded() {
+        let parent = tempfile::tempdir().unwrap();
+        let unstarted = parent.path().join("20261207-100000");
+        RunLog::create(&unstarted, &Config::default()).unwrap();
+        assert!(discard_unstarted(&unstarted).unwrap());
+        assert!(!unstarted.exists());
+        assert!(parent.path().exists());
+
+        let started = parent.path().join("20261207-110000");
+        RunLog::create(&started, &Config::default()).unwrap();
+        std::fs::create_dir(started.join("checkpoints")).unwrap();
+        assert!(!discard_unstarted(&started).unwrap());
+        assert!(started.join("metrics.jsonl").is_file() && started.join("config.toml").is_file());
     }
 
     #[test]

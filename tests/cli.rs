@@ -446,6 +446,22 @@ fn a_corrupt_checkpoint_exits_2() {
         "{}",
         stderr(&out)
     );
+
+    // A tensor file cut short is found only when the trainer loads it, after the run directory
+    // was made: that directory goes again, and only the checkpointed run stays.
+    let runs = dir.path().join("runs");
+    let ckpt = checkpointed_run(&runs, "2").join("checkpoints/step-000002");
+    let model = ckpt.join("residual.mpk");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&model, &bytes[..bytes.len() / 2]).unwrap();
+    let out = resume(&ckpt, "4", &runs);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("residual.mpk") && err.contains("corrupt"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "{err}");
 }
 
 #[test]

@@ -38,6 +38,12 @@ fn a_run_that_cannot_start_says_why_once_the_terminal_is_back() {
             && after.contains("plain.mpk: corrupt checkpoint file"),
         "{after:?}"
     );
+    // The refused start leaves no run directory behind: only the checkpointed run is there.
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "{after:?}"
+    );
 }
 
 #[test]
