@@ -121,10 +121,8 @@ fn status_bar(
     theme: Theme,
 ) {
     let line = if let Some(fault) = &dash.fault {
-        Line::from(vec![
-            Span::styled(format!("FAULT: {fault}"), theme.fault()),
-            Span::styled("  (space resumes)", theme.dim()),
-        ])
+        let can_resume = !dash.stopped && watching != Some(Watching::ReadOnly);
+        fault_line(fault, can_resume, area.width, theme)
     } else {
         let mut spans = Vec::new();
         let hints = match watching {
@@ -144,6 +142,30 @@ fn status_bar(
         Line::from(spans)
     };
     frame.render_widget(Paragraph::new(line), area);
+}
+
+/// The status bar of a faulted run: the fault, then what to do. A fault too long for the width
+/// is cut (the log pane, zoomed with `6`, wraps it whole) so that what to do stays in view.
+fn fault_line(fault: &str, can_resume: bool, width: u16, theme: Theme) -> Line<'static> {
+    let what = if can_resume {
+        "space resumes"
+    } else {
+        "q quits"
+    };
+    let text = format!("FAULT: {fault}");
+    let hint = format!("  ({what})");
+    let width = usize::from(width);
+    let (text, hint) = if text.chars().count() + hint.chars().count() <= width {
+        (text, hint)
+    } else {
+        let hint = format!("… (6 shows all · {what})");
+        let room = width.saturating_sub(hint.chars().count());
+        (text.chars().take(room).collect(), hint)
+    };
+    Line::from(vec![
+        Span::styled(text, theme.fault()),
+        Span::styled(hint, theme.dim()),
+    ])
 }
 
 /// A panel that has nothing to show yet says why.

@@ -97,6 +97,24 @@ fn paused_with_a_fault() {
         screen.contains("FAULT: plain net: loss became NaN at step 481"),
         "{screen}"
     );
+    // Cut to fit 80 columns, the fault keeps what to do in view and where to read all of it.
+    let footer = screen.lines().last().unwrap().trim_end();
+    assert!(
+        footer.ends_with("… (6 shows all · space resumes)"),
+        "{footer}"
+    );
+    let mut zoomed = View::default();
+    key(&mut zoomed, &mut d, KeyCode::Char('6'));
+    let log = text(&draw(&d, &zoomed, Theme::default(), SMALL));
+    assert!(
+        log.contains("step 481; training paused (lower the learning") && log.contains("│rate)"),
+        "{log}"
+    );
+    let wide = text(&draw(&d, &View::default(), Theme::default(), LARGE));
+    assert!(
+        wide.contains("(lower the learning rate)  (space resumes)"),
+        "{wide}"
+    );
     insta::assert_snapshot!("fault_80x24", screen);
     d.apply(&Event::State {
         step: 480,
@@ -385,5 +403,42 @@ fn watching_a_run_the_status_bar_says_what_q_does_and_whether_keys_steer() {
     assert_eq!(
         last_line(Watching::ReadOnly),
         "watching, read-only  1-6 zoom  ? help  q leave"
+    );
+}
+
+#[test]
+fn a_fault_that_space_cannot_resume_says_q_quits() {
+    let mut d = running();
+    d.apply(&Event::Fault(Fault::Panic {
+        message: "index out of bounds".into(),
+    }));
+    d.apply(&Event::Stopped);
+    let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    let footer = screen.lines().last().unwrap().trim_end();
+    assert_eq!(
+        footer,
+        "FAULT: trainer panicked: index out of bounds  (q quits)"
+    );
+
+    // Watching read-only, no key resumes the run either.
+    let mut d = running();
+    d.apply(&Event::Fault(Fault::NonFinite {
+        net: Net::Residual,
+        step: 9,
+        loss: f64::INFINITY,
+    }));
+    let view = View {
+        watching: Some(Watching::ReadOnly),
+        ..View::default()
+    };
+    let screen = text(&draw(&d, &view, Theme::default(), LARGE));
+    assert!(
+        screen
+            .lines()
+            .last()
+            .unwrap()
+            .trim_end()
+            .ends_with("(q quits)"),
+        "{screen}"
     );
 }
