@@ -173,9 +173,12 @@ async fn next_signal(signal: &mut Option<Signal>) {
 /// A plain headless run: stop when the step limit is reached. It serves the run's control
 /// socket, so `resdash watch runs/<id>` in another terminal can steer it.
 pub async fn run(handle: TrainerHandle, log: RunLog, options: &HeadlessOptions) -> Outcome {
+    // Said once the trainer has started: a start refused (a damaged checkpoint) removes the
+    // run directory this would name.
+    let mut announce = None;
     let control = match ControlServer::for_run(log.dir(), &handle.commands) {
         Ok(server) => {
-            say(format_args!(
+            announce = Some(format!(
                 "ctrl   resdash watch {} shows and steers this run",
                 log.dir().display()
             ));
@@ -189,6 +192,10 @@ pub async fn run(handle: TrainerHandle, log: RunLog, options: &HeadlessOptions) 
     let dir = log.dir().to_path_buf();
     let mut finished = false;
     let outcome = drive(handle, log, options, control, |event, _| {
+        if let (Event::Started(_), Some(line)) = (event, &announce) {
+            say(line);
+            announce = None;
+        }
         finished |= matches!(
             event,
             Event::State {

@@ -462,6 +462,8 @@ fn a_corrupt_checkpoint_exits_2() {
         "{err}"
     );
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 1, "{err}");
+    // Nor does it point another terminal at the directory it removed.
+    assert!(!err.contains("resdash watch"), "{err}");
 }
 
 #[test]
