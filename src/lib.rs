@@ -14,6 +14,7 @@ pub mod detach;
 pub mod headless;
 pub mod keymap;
 pub mod model;
+pub mod number;
 pub mod progress;
 pub mod protocol;
 pub mod remote;

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::number::decimal;
 use crate::protocol::{Change, Event, Net, ProbeReport, RunState};
 
 /// Minimum time between two step lines.
@@ -126,23 +127,23 @@ impl Progress {
                 self.last_line = Some(now);
                 let n = f64::from(w.steps);
                 let line = format!(
-                    "step   {:>6} ep {:>3} | loss plain {:.4} residual {:.4} | acc plain {:5.1}% residual {:5.1}% | lr {:.4} | {:.0} img/s",
+                    "step   {:>6} ep {:>3} | loss plain {} residual {} | acc plain {:5.1}% residual {:5.1}% | lr {} | {:.0} img/s",
                     report.step,
                     report.epoch,
-                    w.loss[0] / n,
-                    w.loss[1] / n,
+                    decimal(w.loss[0] / n, 4),
+                    decimal(w.loss[1] / n, 4),
                     pct(w.accuracy[0] / n),
                     pct(w.accuracy[1] / n),
-                    report.lr,
+                    decimal(report.lr, 4),
                     w.images as f64 / (w.millis / 1e3).max(1e-9)
                 );
                 Some(line)
             }
             Event::Eval(e) => Some(format!(
-                "eval   {:>6}        | loss plain {:.4} residual {:.4} | test acc plain {:5.1}% residual {:5.1}% ({} images)",
+                "eval   {:>6}        | loss plain {} residual {} | test acc plain {:5.1}% residual {:5.1}% ({} images)",
                 e.step,
-                e.scores[0].loss,
-                e.scores[1].loss,
+                decimal(e.scores[0].loss, 4),
+                decimal(e.scores[1].loss, 4),
                 pct(e.scores[0].accuracy),
                 pct(e.scores[1].accuracy),
                 e.samples
@@ -207,6 +208,10 @@ mod tests {
     }
 
     fn step(s: u64, loss: f64, step_ms: f64) -> Event {
+        step_at_lr(s, loss, step_ms, 0.1)
+    }
+
+    fn step_at_lr(s: u64, loss: f64, step_ms: f64, lr: f64) -> Event {
         let score = crate::protocol::Score {
             loss,
             accuracy: 0.5,
@@ -214,11 +219,31 @@ mod tests {
         Event::Step(crate::protocol::StepReport {
             step: s,
             epoch: 0,
-            lr: 0.1,
+            lr,
             batch_size: 8,
             scores: [score; 2],
             step_ms,
         })
+    }
+
+    #[test]
+    fn a_small_learning_rate_and_a_huge_loss_keep_their_digits() {
+        // `l` pressed twelve times from lr 0.1 (or `--set optim.lr=2e-5`); before, "lr 0.0000".
+        let mut p = Progress::new(0);
+        let line = p
+            .line(&step_at_lr(1, 1.4e28, 10.0, 0.1 / 4096.0), Instant::now())
+            .expect("a step line");
+        assert!(
+            line.contains("loss plain 1.40e28 residual 1.40e28") && line.contains("| lr 2.44e-5 |"),
+            "{line}"
+        );
+        let line = p
+            .line(
+                &step_at_lr(2, 0.5, 10.0, 0.1),
+                Instant::now() + STEP_LINE_INTERVAL,
+            )
+            .expect("a step line");
+        assert!(line.contains("| lr 0.1000 |"), "{line}");
     }
 
     #[test]

@@ -442,3 +442,75 @@ fn a_fault_that_space_cannot_resume_says_q_quits() {
         "{screen}"
     );
 }
+
+/// The longest run of digits in `screen`.
+fn longest_digit_run(screen: &str) -> usize {
+    screen
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_tiny_learning_rate_and_a_blown_up_net_read_as_numbers_not_zeros_or_cut_digits() {
+    // Depth 20, then `l` pressed twelve times (lr 0.1/4096) and a net that blew up: losses of
+    // 1e28, activations and gradients of 1e14 (what `e` with lr=1e9 did to a live run).
+    let mut d = Dashboard::default();
+    for mut e in script::events(20, 0, 300) {
+        match &mut e {
+            Event::Step(s) if s.step > 250 => {
+                s.lr = 0.1 / 4096.0;
+                for score in &mut s.scores {
+                    score.loss *= 1e28;
+                }
+            }
+            Event::Probe(p) if p.step > 250 => {
+                for b in &mut p.blocks {
+                    b.activation_rms *= 1e14;
+                    b.total *= 1e14;
+                    b.shortcut = b.shortcut.map(|v| v * 1e14);
+                    b.branch = b.branch.map(|v| v * 1e14);
+                }
+            }
+            _ => {}
+        }
+        d.apply(&e);
+    }
+    d.apply(&Event::Changed {
+        step: 300,
+        change: resdash::protocol::Change::Hyper {
+            hyper: resdash::protocol::Hyper::LearningRate(0.1 / 4096.0),
+        },
+    });
+    for (view, what) in [
+        (View::default(), "all panels"),
+        (
+            View {
+                zoom: Some(resdash::control::Panel::Loss),
+                ..View::default()
+            },
+            "loss zoomed",
+        ),
+    ] {
+        let screen = text(&draw(&d, &view, Theme::default(), SMALL));
+        // Before: "lr 0.0000", tick labels "139649739322" and "777476016.1M" (ratatui cut
+        // "5104174985.9M" to "5104174985.9", a million times too small), "mean 850186992964949.38".
+        // (The log pane keeps the value as set: "step 300: lr=0.0000244140625".)
+        let shown = screen
+            .lines()
+            .filter(|l| !l.contains("lr="))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(!shown.contains("0.0000"), "{what}:\n{screen}");
+        assert!(longest_digit_run(&shown) <= 5, "{what}:\n{screen}");
+        assert!(screen.contains("5.2e29"), "{what}: the loss axis\n{screen}");
+        if view.zoom.is_none() {
+            assert!(
+                screen.contains("lr       2.44e-5 (base 2.44e-5)"),
+                "{screen}"
+            );
+            assert!(screen.contains("e13") || screen.contains("e14"), "{screen}");
+        }
+    }
+}

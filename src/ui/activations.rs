@@ -9,6 +9,7 @@ use ratatui::widgets::{Block, Chart, Paragraph};
 use super::chart::{block_axis, bounds, legend_names, series, y_axis};
 use super::theme::Theme;
 use super::{nothing_yet, waiting};
+use crate::number::decimal;
 use crate::protocol::{Net, ProbeReport};
 use crate::state::Dashboard;
 
@@ -38,7 +39,7 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
         let before = dash.previous_probes[net.index()].as_ref().map(mean_rms);
         let arrow = if theme.ascii { "" } else { trend(now, before) };
         Span::styled(
-            format!("{} mean {:.2}{arrow}", net.name(), now),
+            format!("{} mean {}{arrow}", net.name(), decimal(now, 2)),
             theme.net(net),
         )
     };

@@ -6,6 +6,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Axis, Dataset, GraphType};
 
 use super::theme::Theme;
+use crate::number::{compact, count};
 use crate::state::Marker;
 
 /// `[min, max]` of the values, padded so a flat series still gets a visible band.
@@ -20,24 +21,6 @@ pub fn bounds(values: impl Iterator<Item = f64>) -> Option<[f64; 2]> {
     }
     let pad = ((hi - lo) * 0.05).max(1e-3);
     Some([lo - pad, hi + pad])
-}
-
-/// A number that fits a narrow tick label: 0.0123 → "0.012", 2345 → "2.3k".
-pub fn compact(v: f64) -> String {
-    let a = v.abs();
-    if a >= 1e6 {
-        format!("{:.1}M", v / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else if a >= 10.0 || a == 0.0 {
-        format!("{v:.0}")
-    } else if a >= 1.0 {
-        format!("{v:.1}")
-    } else if a >= 1e-2 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.0e}")
-    }
 }
 
 /// Labels at an axis's ends and middle, each value written by `label`.
@@ -57,15 +40,6 @@ pub fn log_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
 /// Three labels for a linear axis.
 pub fn linear_labels<'a>(bounds: [f64; 2]) -> Vec<Span<'a>> {
     three_labels(bounds, compact)
-}
-
-/// A whole number (a step, a block) as a tick label: 1 → "1", 9.5 → "10", 12345 → "12.3k".
-pub fn count(v: f64) -> String {
-    if v.abs() >= 1e3 {
-        compact(v)
-    } else {
-        format!("{:.0}", v.round())
-    }
 }
 
 /// `[first, last]` x of the points, unpadded (steps start where they start).
@@ -205,34 +179,6 @@ mod tests {
                     .any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
                 "a curve shows through the legend: {inside:?}"
             );
-        }
-    }
-
-    #[test]
-    fn compact_labels_stay_short() {
-        for (v, s) in [
-            (0.0123, "0.01"),
-            (2345.0, "2.3k"),
-            (1.5, "1.5"),
-            (42.0, "42"),
-            (0.0004, "4e-4"),
-            (0.0, "0"),
-        ] {
-            assert_eq!(compact(v), s);
-        }
-    }
-
-    #[test]
-    fn step_and_block_labels_are_whole_numbers() {
-        for (v, s) in [
-            (1.0, "1"),
-            (9.5, "10"),
-            (240.0, "240"),
-            (999.4, "999"),
-            (12_345.0, "12.3k"),
-            (0.0, "0"),
-        ] {
-            assert_eq!(count(v), s);
         }
     }
 

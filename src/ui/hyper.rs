@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 
 use super::theme::Theme;
+use crate::number::{decimal, setting};
 use crate::protocol::HyperState;
 use crate::state::{Dashboard, Level};
 
@@ -44,14 +45,14 @@ fn settings(dash: &Dashboard, h: &HyperState, theme: Theme, width: u16) -> Vec<L
         Line::from(vec![
             Span::styled(format!("{:<9}", "lr"), theme.dim()),
             Span::styled(
-                dash.lr.map_or_else(|| "-".into(), |lr| format!("{lr:.4}")),
+                dash.lr.map_or_else(|| "-".into(), |lr| decimal(lr, 4)),
                 theme.highlight(),
             ),
-            Span::styled(format!(" (base {})", h.lr), theme.dim()),
+            Span::styled(format!(" (base {})", setting(h.lr)), theme.dim()),
         ]),
         kv(
             "momentum",
-            format!("{}   wd {}", h.momentum, h.weight_decay),
+            format!("{}   wd {}", setting(h.momentum), setting(h.weight_decay)),
         ),
         kv(
             "batch",

@@ -10,6 +10,7 @@ use super::chart::{
 };
 use super::theme::Theme;
 use super::{nothing_yet, waiting};
+use crate::number::decimal;
 use crate::protocol::Net;
 use crate::state::Dashboard;
 
@@ -40,8 +41,8 @@ pub fn render(frame: &mut Frame, area: Rect, dash: &Dashboard, theme: Theme, blo
     let markers = marker_lines(&dash.markers, xs, ys);
     let last = |n: Net| dash.loss[n.index()].last().map_or(f64::NAN, |p| p.1);
     let names = legend_names([
-        &format!("plain {:.3}", last(Net::Plain)),
-        &format!("residual {:.3}", last(Net::Residual)),
+        &format!("plain {}", decimal(last(Net::Plain), 3)),
+        &format!("residual {}", decimal(last(Net::Residual), 3)),
     ]);
     let mut datasets = Vec::new();
     for line in &markers {
