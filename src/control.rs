@@ -229,6 +229,15 @@ impl View {
                 });
                 Reaction::Nothing
             }
+            Action::TogglePause | Action::Step
+                if dash.state == RunState::Faulted && dash.fault_needs_restart =>
+            {
+                dash.note(
+                    Level::Warning,
+                    "the faulted net's weights overflowed: resuming would only repeat the fault (r restarts the depth)",
+                );
+                Reaction::Nothing
+            }
             Action::TogglePause => match dash.state {
                 RunState::Paused | RunState::Faulted => Reaction::Send(Command::Resume),
                 RunState::Finished => {
@@ -267,6 +276,7 @@ impl View {
                     Reaction::Nothing
                 }
             }
+            Action::Restart => Reaction::Send(Command::Restart),
             Action::Checkpoint => Reaction::Send(Command::Checkpoint),
             Action::LrHalf | Action::LrDouble => {
                 let Some(lr) = dash.hyper.as_ref().map(|h| h.lr) else {

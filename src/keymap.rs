@@ -12,6 +12,8 @@ pub enum Action {
     Step,
     DepthDown,
     DepthUp,
+    /// Both nets afresh at the current depth.
+    Restart,
     Checkpoint,
     LrHalf,
     LrDouble,
@@ -54,6 +56,12 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::DepthDown,
         help: "depth down / up along `model.ladder` (closes the depth with a summary row)",
         hint: Some("depth"),
+    },
+    Binding {
+        keys: "r",
+        action: Action::Restart,
+        help: "restart this depth with fresh nets (hyperparameters kept)",
+        hint: None,
     },
     Binding {
         keys: "c",
@@ -116,6 +124,7 @@ pub fn action_for(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('d') => Action::DepthDown,
         KeyCode::Char('D') => Action::DepthUp,
         KeyCode::Char('c') => Action::Checkpoint,
+        KeyCode::Char('r') => Action::Restart,
         KeyCode::Char('l') => Action::LrHalf,
         KeyCode::Char('L') => Action::LrDouble,
         KeyCode::Char('e') => Action::Edit,

@@ -155,6 +155,9 @@ impl Progress {
                     hyper.value_text()
                 ),
                 Change::Depth { from, to } => format!("change step {step} | depth {from} -> {to}"),
+                Change::Restarted { depth } => {
+                    format!("change step {step} | depth {depth} restarted, both nets afresh")
+                }
                 Change::Resumed { from } => format!("change step {step} | resumed from {from}"),
             }),
             Event::Checkpointed { step, path } => Some(format!("ckpt   step {step} | {path}")),

@@ -120,6 +120,10 @@ pub enum Command {
     SetDepth {
         depth: usize,
     },
+    /// Start both nets fresh at the current depth with the hyperparameters in force, its steps
+    /// so far discarded (no summary row): after a net's weights overflowed, or to watch the
+    /// depth from its start with another learning rate.
+    Restart,
     Checkpoint,
     Quit,
 }
@@ -133,6 +137,7 @@ impl Command {
             Command::Step { steps } => format!("step {steps}"),
             Command::Set { hyper } => format!("{} = {}", hyper.key(), hyper.value_text()),
             Command::SetDepth { depth } => format!("depth {depth}"),
+            Command::Restart => "restart the depth".into(),
             Command::Checkpoint => "checkpoint".into(),
             Command::Quit => "stop".into(),
         }
@@ -233,9 +238,20 @@ pub struct EvalReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    Hyper { hyper: Hyper },
-    Depth { from: usize, to: usize },
-    Resumed { from: String },
+    Hyper {
+        hyper: Hyper,
+    },
+    Depth {
+        from: usize,
+        to: usize,
+    },
+    /// Both nets started afresh at this depth ([`Command::Restart`]).
+    Restarted {
+        depth: usize,
+    },
+    Resumed {
+        from: String,
+    },
 }
 
 /// Gradient flow through one block on a probe step (DESIGN §4). Magnitudes are RMS × batch
@@ -293,6 +309,10 @@ pub enum Fault {
         net: Net,
         step: u64,
         loss: f64,
+        /// The net's weights (or running statistics) are no longer finite: its last update
+        /// overflowed, and no learning rate can train on from them. Absent in older logs.
+        #[serde(default)]
+        weights_overflowed: bool,
     },
     /// The trainer could not start (e.g. a corrupt checkpoint).
     Setup {
@@ -312,9 +332,24 @@ pub enum Fault {
 impl std::fmt::Display for Fault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Fault::NonFinite { net, step, loss } => write!(
+            Fault::NonFinite {
+                net,
+                step,
+                loss,
+                weights_overflowed: false,
+            } => write!(
                 f,
                 "{} net: loss became {loss} at step {step}; training paused (lower the learning rate)",
+                net.name()
+            ),
+            Fault::NonFinite {
+                net,
+                step,
+                loss,
+                weights_overflowed: true,
+            } => write!(
+                f,
+                "{} net: loss became {loss} at step {step} and its weights overflowed; training paused (no learning rate trains on from them: restart the depth, or resume an earlier checkpoint)",
                 net.name()
             ),
             Fault::Setup { message } => write!(f, "cannot start training: {message}"),

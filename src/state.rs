@@ -85,6 +85,8 @@ pub struct Dashboard {
     pub images_per_sec: Option<f64>,
     pub last_checkpoint: Option<(u64, String)>,
     pub fault: Option<String>,
+    /// The fault left a net whose weights overflowed: resuming cannot help, restarting can.
+    pub fault_needs_restart: bool,
     /// The trainer thread has exited.
     pub stopped: bool,
     /// Something changed since the last frame.
@@ -114,6 +116,7 @@ impl Default for Dashboard {
             images_per_sec: None,
             last_checkpoint: None,
             fault: None,
+            fault_needs_restart: false,
             stopped: false,
             dirty: true,
         }
@@ -186,6 +189,7 @@ impl Dashboard {
                 self.state = *state;
                 if *state != RunState::Faulted {
                     self.fault = None;
+                    self.fault_needs_restart = false;
                 }
             }
             Event::Step(s) => {
@@ -221,6 +225,7 @@ impl Dashboard {
                         format!("{}={}", short_key(hyper.key()), hyper.value_text())
                     }
                     Change::Depth { from, to } => format!("depth {from}→{to}"),
+                    Change::Restarted { depth } => format!("depth {depth} restarted"),
                     Change::Resumed { from } => format!("resumed {from}"),
                 };
                 self.push_log(Level::Info, format!("step {step}: {label}"));
@@ -238,6 +243,13 @@ impl Dashboard {
             Event::Fault(fault) => {
                 let text = fault.to_string();
                 self.fault = Some(text.clone());
+                self.fault_needs_restart = matches!(
+                    fault,
+                    Fault::NonFinite {
+                        weights_overflowed: true,
+                        ..
+                    }
+                );
                 if !matches!(fault, Fault::NonFinite { .. }) {
                     self.state = RunState::Faulted;
                 }

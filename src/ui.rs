@@ -121,8 +121,14 @@ fn status_bar(
     theme: Theme,
 ) {
     let line = if let Some(fault) = &dash.fault {
-        let can_resume = !dash.stopped && watching != Some(Watching::ReadOnly);
-        fault_line(fault, can_resume, area.width, theme)
+        let what = if dash.stopped || watching == Some(Watching::ReadOnly) {
+            "q quits"
+        } else if dash.fault_needs_restart {
+            "r restarts"
+        } else {
+            "space resumes"
+        };
+        fault_line(fault, what, area.width, theme)
     } else {
         let mut spans = Vec::new();
         let hints = match watching {
@@ -146,12 +152,7 @@ fn status_bar(
 
 /// The status bar of a faulted run: the fault, then what to do. A fault too long for the width
 /// is cut (the log pane, zoomed with `6`, wraps it whole) so that what to do stays in view.
-fn fault_line(fault: &str, can_resume: bool, width: u16, theme: Theme) -> Line<'static> {
-    let what = if can_resume {
-        "space resumes"
-    } else {
-        "q quits"
-    };
+fn fault_line(fault: &str, what: &str, width: u16, theme: Theme) -> Line<'static> {
     let text = format!("FAULT: {fault}");
     let hint = format!("  ({what})");
     let width = usize::from(width);

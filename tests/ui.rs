@@ -86,6 +86,7 @@ fn paused_with_a_fault() {
         net: Net::Plain,
         step: 481,
         loss: f64::NAN,
+        weights_overflowed: false,
     }));
     d.apply(&Event::State {
         step: 480,
@@ -426,6 +427,7 @@ fn a_fault_that_space_cannot_resume_says_q_quits() {
         net: Net::Residual,
         step: 9,
         loss: f64::INFINITY,
+        weights_overflowed: false,
     }));
     let view = View {
         watching: Some(Watching::ReadOnly),
@@ -513,4 +515,33 @@ fn a_tiny_learning_rate_and_a_blown_up_net_read_as_numbers_not_zeros_or_cut_digi
             assert!(screen.contains("e13") || screen.contains("e14"), "{screen}");
         }
     }
+}
+
+#[test]
+fn a_fault_whose_weights_overflowed_points_to_r_not_space() {
+    let mut d = running();
+    d.apply(&Event::Fault(Fault::NonFinite {
+        net: Net::Plain,
+        step: 481,
+        loss: f64::NAN,
+        weights_overflowed: true,
+    }));
+    d.apply(&Event::State {
+        step: 480,
+        state: RunState::Faulted,
+    });
+    let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
+    let footer = screen.lines().last().unwrap().trim_end();
+    assert!(
+        footer.starts_with("FAULT: plain net: loss became NaN at step 481")
+            && footer.ends_with("… (6 shows all · r restarts)"),
+        "{footer}"
+    );
+    let mut zoomed = View::default();
+    key(&mut zoomed, &mut d, KeyCode::Char('6'));
+    let log = text(&draw(&d, &zoomed, Theme::default(), SMALL));
+    assert!(
+        log.contains("its weights overflowed") && log.contains("restart the depth"),
+        "{log}"
+    );
 }

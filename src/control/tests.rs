@@ -194,3 +194,52 @@ fn once_the_trainer_has_stopped_keys_that_would_steer_it_say_so() {
     assert_eq!(v.zoom, Some(Panel::Flow), "the view's own keys still work");
     assert_eq!(press(&mut v, &mut d, KeyCode::Char('q')), Reaction::Quit);
 }
+
+#[test]
+fn after_a_fault_that_overflowed_the_weights_space_and_n_decline_and_r_restarts() {
+    use crate::protocol::{Event, Fault, Net};
+    let fault = |weights_overflowed| {
+        let mut d = dashboard(20);
+        d.apply(&Event::Fault(Fault::NonFinite {
+            net: Net::Plain,
+            step: 11,
+            loss: f64::NAN,
+            weights_overflowed,
+        }));
+        d.apply(&Event::State {
+            step: 10,
+            state: RunState::Faulted,
+        });
+        d
+    };
+    // One bad batch, finite weights: lower the learning rate and resume.
+    let (mut v, mut d) = (View::default(), fault(false));
+    assert_eq!(
+        press(&mut v, &mut d, KeyCode::Char(' ')),
+        Reaction::Send(Command::Resume)
+    );
+    // Overflowed weights: resuming would fault again at once (before, it did just that).
+    let (mut v, mut d) = (View::default(), fault(true));
+    for code in [KeyCode::Char(' '), KeyCode::Char('n')] {
+        assert_eq!(press(&mut v, &mut d, code), Reaction::Nothing);
+        let note = &d.log.back().unwrap().text;
+        assert!(
+            note.contains("weights overflowed") && note.contains("r restarts"),
+            "{note}"
+        );
+    }
+    assert_eq!(
+        press(&mut v, &mut d, KeyCode::Char('r')),
+        Reaction::Send(Command::Restart)
+    );
+    // The restarted nets wait paused: space resumes them.
+    d.apply(&Event::State {
+        step: 10,
+        state: RunState::Paused,
+    });
+    assert!(!d.fault_needs_restart && d.fault.is_none());
+    assert_eq!(
+        press(&mut v, &mut d, KeyCode::Char(' ')),
+        Reaction::Send(Command::Resume)
+    );
+}

@@ -60,6 +60,7 @@ async fn commands_reach_the_trainer_in_order_and_each_gets_a_reply() {
             hyper: Hyper::LearningRate(0.05),
         },
         Command::SetDepth { depth: 56 },
+        Command::Restart,
         Command::Quit,
     ];
     let (path, to_send) = (s.path.clone(), sent.clone());
@@ -87,10 +88,11 @@ async fn a_malformed_line_is_answered_with_an_example_and_the_connection_stays_o
     let s = served();
     let replies = exchange(
         &s.path,
-        b"{\"command\":\"fly\"}\n\n{\"command\":\"step\",\"steps\":3}\n".to_vec(),
+        b"{\"command\":\"fly\"}\n\n{\"command\":\"step\",\"steps\":3}\n{\"command\":\"restart\"}\n"
+            .to_vec(),
     )
     .await;
-    assert_eq!(replies.len(), 3, "{replies:?}");
+    assert_eq!(replies.len(), 4, "{replies:?}");
     assert!(!replies[0].ok);
     let error = replies[0].error.as_deref().unwrap();
     assert!(
@@ -99,9 +101,10 @@ async fn a_malformed_line_is_answered_with_an_example_and_the_connection_stays_o
     );
     assert!(!replies[1].ok, "an empty line is not a command");
     assert_eq!(replies[2], Reply::ok());
+    assert_eq!(replies[3], Reply::ok());
     assert_eq!(
         s.trainer.try_iter().collect::<Vec<_>>(),
-        vec![Command::Step { steps: 3 }]
+        vec![Command::Step { steps: 3 }, Command::Restart]
     );
 }
 

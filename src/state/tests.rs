@@ -79,6 +79,7 @@ fn faults_are_shown_and_cleared_when_training_resumes() {
         net: Net::Plain,
         step: 6,
         loss: f64::NAN,
+        weights_overflowed: false,
     }));
     d.apply(&Event::State {
         step: 5,

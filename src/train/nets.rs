@@ -1,6 +1,6 @@
 //! One trainable net: model plus its SGD state, and the maths of one training step.
 
-use burn::module::AutodiffModule;
+use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::record::AdaptorRecord;
 use burn::optim::{GradientsParams, Optimizer};
@@ -181,6 +181,24 @@ impl<B: TrainBackend> NetState<B> {
 
     pub fn eval_model(&self) -> ResNet<B::InnerBackend> {
         self.model.valid()
+    }
+
+    /// Whether every weight and running statistic is finite, and small enough that its square
+    /// is too (below ~1.8e19 in `f32`): batch norm squares what such a weight produces, so a
+    /// net past that faults on every batch whatever the learning rate. One sum of squares per
+    /// tensor, read back in one transfer; checked when a loss turns non-finite, not every step.
+    pub fn weights_finite(&self) -> bool {
+        struct SquareSums<B: Backend>(Vec<Tensor<B, 1>>);
+        impl<B: Backend> ModuleVisitor<B> for SquareSums<B> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                self.0.push(param.val().square().sum());
+            }
+        }
+        self.on_stream(|| {
+            let mut sums = SquareSums(Vec::new());
+            self.eval_model().visit(&mut sums);
+            read_back(sums.0).iter().all(|v| v.is_finite())
+        })
     }
 }
 

@@ -305,6 +305,7 @@ impl<B: TrainBackend> Trainer<B> {
                 net,
                 step: self.step + 1,
                 loss: score.loss,
+                weights_overflowed: !self.nets[net.index()].weights_finite(),
             }));
             self.set_state(RunState::Faulted);
             return;

@@ -200,6 +200,75 @@ fn a_diverging_net_pauses_training_with_a_fault_naming_it() {
 }
 
 #[test]
+fn a_net_whose_weights_overflowed_says_so_and_a_restart_trains_both_afresh() {
+    let mut config = tiny_config();
+    config.optim.lr = 1e6;
+    config.run.max_steps = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let mut handle = spawn(setup(config, dir.path(), None)).unwrap();
+    // Nothing to restart before the first step.
+    handle.commands.send(Command::Restart).unwrap();
+    let mut events = collect(&mut handle, |e| entered(e, RunState::Faulted));
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Warning { message } if message.contains("no step since it started")
+    )));
+    let (fault_step, overflowed) = events
+        .iter()
+        .find_map(|e| match e {
+            Event::Fault(Fault::NonFinite {
+                step,
+                weights_overflowed,
+                ..
+            }) => Some((*step, *weights_overflowed)),
+            _ => None,
+        })
+        .expect("lr 1e6 blows up within 50 steps");
+    // At lr 1e6 the update that preceded the non-finite loss overflowed the weights: resuming
+    // would fault again at once, and the fault says so.
+    assert!(overflowed, "{events:#?}");
+    handle
+        .commands
+        .send(Command::Set {
+            hyper: Hyper::LearningRate(0.05),
+        })
+        .unwrap();
+    handle.commands.send(Command::Restart).unwrap();
+    events = collect(&mut handle, |e| entered(e, RunState::Paused));
+    let at = fault_step - 1;
+    assert!(events.iter().any(|e| matches!(
+        e,
+        Event::Changed {
+            step,
+            change: Change::Restarted { depth: 8 }
+        } if *step == at
+    )));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Started(info) if info.depth == 8 && info.start_step == at))
+    );
+    // No summary row for the discarded steps.
+    assert!(!events.iter().any(|e| matches!(e, Event::DepthSummary(_))));
+    handle.commands.send(Command::Step { steps: 3 }).unwrap();
+    events = collect(&mut handle, |e| entered(e, RunState::Paused));
+    let stepped = losses(&events);
+    assert_eq!(
+        stepped.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        vec![at + 1, at + 2, at + 3]
+    );
+    // Fresh nets on the first batches again: the first step's losses are a fresh run's.
+    let mut fresh_config = tiny_config();
+    fresh_config.run.max_steps = 1;
+    let fresh_dir = tempfile::tempdir().unwrap();
+    let fresh = losses(&run_to_limit(fresh_config, fresh_dir.path(), None));
+    assert_eq!(stepped[0].1, fresh[0].1);
+    handle.commands.send(Command::Quit).unwrap();
+    collect(&mut handle, |_| false);
+    handle.thread.join().unwrap();
+}
+
+#[test]
 fn evaluation_runs_every_eval_every_steps_on_the_test_split() {
     let mut config = tiny_config();
     config.run.max_steps = 6;

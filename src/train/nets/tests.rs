@@ -197,3 +197,72 @@ fn each_net_issues_on_its_own_stream_from_any_thread() {
     let (net, _) = step(net.with_layout(Layout::ChannelsLast), 1);
     assert_eq!(net.stream, stream);
 }
+
+#[test]
+fn weights_finite_finds_one_overflowed_value_in_any_tensor() {
+    use burn::module::ModuleMapper;
+    /// Puts `value` into the first element of the `nth` float tensor visited.
+    struct Poison {
+        nth: usize,
+        seen: usize,
+        value: f32,
+    }
+    impl ModuleMapper<B> for Poison {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            self.seen += 1;
+            if self.seen - 1 != self.nth {
+                return param;
+            }
+            let (id, tensor, mapper) = param.consume();
+            let mut values = tensor.to_data().to_vec::<f32>().unwrap();
+            values[0] = self.value;
+            let shape = tensor.shape();
+            let poisoned =
+                Tensor::<B, 1>::from_floats(values.as_slice(), &tensor.device()).reshape(shape);
+            Param::from_mapped_value(id, poisoned, mapper)
+        }
+    }
+    let device = Default::default();
+    let net = NetState::<B>::new(&config(), 3, 0.9, 1e-4, &device);
+    assert!(net.weights_finite());
+    let large = NetState {
+        model: deep_copy(&net.model).map(&mut Poison {
+            nth: 0,
+            seen: 0,
+            value: 1e18,
+        }),
+        optim: sgd(0.9, 1e-4),
+        stream: net.stream,
+    };
+    assert!(
+        large.weights_finite(),
+        "1e18 squared is 1e36, finite in f32"
+    );
+    let tensors = {
+        let mut count = Poison {
+            nth: usize::MAX,
+            seen: 0,
+            value: 0.0,
+        };
+        let _ = deep_copy(&net.model).map(&mut count);
+        count.seen
+    };
+    // The first (stem weight), a middle one and the last (a running statistic or the head).
+    for nth in [0, tensors / 2, tensors - 1] {
+        for value in [f32::INFINITY, f32::NAN, 1e20] {
+            let poisoned = NetState {
+                model: deep_copy(&net.model).map(&mut Poison {
+                    nth,
+                    seen: 0,
+                    value,
+                }),
+                optim: sgd(0.9, 1e-4),
+                stream: net.stream,
+            };
+            assert!(
+                !poisoned.weights_finite(),
+                "tensor {nth} of {tensors} set to {value}"
+            );
+        }
+    }
+}

@@ -29,6 +29,7 @@ impl<B: TrainBackend> Trainer<B> {
             }
             Command::Set { hyper } => self.set_hyper(hyper),
             Command::SetDepth { depth } => self.change_depth(depth),
+            Command::Restart => self.restart_depth(),
             Command::Checkpoint => self.checkpoint(),
         }
         true
@@ -76,6 +77,27 @@ impl<B: TrainBackend> Trainer<B> {
             self.summarize();
         }
         let from = self.config.model.depth;
+        self.start_afresh(depth, Change::Depth { from, to: depth });
+    }
+
+    pub(super) fn restart_depth(&mut self) {
+        if self.depth_step() == 0 {
+            self.events.emit(Event::Warning {
+                message: format!(
+                    "ignored: depth {} has made no step since it started",
+                    self.config.model.depth
+                ),
+            });
+            return;
+        }
+        let depth = self.config.model.depth;
+        self.start_afresh(depth, Change::Restarted { depth });
+    }
+
+    /// Fresh nets at `depth`, the batches from their start again. A fault belonged to the nets
+    /// it replaces: the new ones wait, paused, for the user (who may first lower the learning
+    /// rate that caused it); a finished depth's successor runs.
+    fn start_afresh(&mut self, depth: usize, change: Change) {
         self.config.model.depth = depth;
         self.nets = self.fresh_nets();
         self.sampler = Sampler::new(
@@ -87,11 +109,13 @@ impl<B: TrainBackend> Trainer<B> {
         self.summarized = false;
         self.events.emit(Event::Changed {
             step: self.step,
-            change: Change::Depth { from, to: depth },
+            change,
         });
         self.events.emit(Event::Started(self.info()));
-        if self.state == RunState::Finished {
-            self.set_state(RunState::Running);
+        match self.state {
+            RunState::Finished => self.set_state(RunState::Running),
+            RunState::Faulted => self.set_state(RunState::Paused),
+            _ => {}
         }
     }
 }
