@@ -120,9 +120,8 @@ pub enum Command {
     SetDepth {
         depth: usize,
     },
-    /// Start both nets fresh at the current depth with the hyperparameters in force, its steps
-    /// so far discarded (no summary row): after a net's weights overflowed, or to watch the
-    /// depth from its start with another learning rate.
+    /// Both nets fresh at the current depth, hyperparameters kept, its steps discarded (no
+    /// summary row): after a net's weights overflowed, or to rerun it at another learning rate.
     Restart,
     Checkpoint,
     Quit,
@@ -336,22 +335,22 @@ impl std::fmt::Display for Fault {
                 net,
                 step,
                 loss,
-                weights_overflowed: false,
-            } => write!(
-                f,
-                "{} net: loss became {loss} at step {step}; training paused (lower the learning rate)",
-                net.name()
-            ),
-            Fault::NonFinite {
-                net,
-                step,
-                loss,
-                weights_overflowed: true,
-            } => write!(
-                f,
-                "{} net: loss became {loss} at step {step} and its weights overflowed; training paused (no learning rate trains on from them: restart the depth, or resume an earlier checkpoint)",
-                net.name()
-            ),
+                weights_overflowed,
+            } => {
+                let (what, advice) = if *weights_overflowed {
+                    (
+                        " and its weights overflowed",
+                        "no learning rate trains on from them: restart the depth, or resume an earlier checkpoint",
+                    )
+                } else {
+                    ("", "lower the learning rate")
+                };
+                let name = net.name();
+                write!(
+                    f,
+                    "{name} net: loss became {loss} at step {step}{what}; training paused ({advice})"
+                )
+            }
             Fault::Setup { message } => write!(f, "cannot start training: {message}"),
             Fault::Data { message } => write!(f, "data error: {message}"),
             Fault::Io { message } => write!(f, "I/O error: {message}"),
