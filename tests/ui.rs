@@ -82,16 +82,9 @@ fn running_at_80x24_and_120x40() {
 #[test]
 fn paused_with_a_fault() {
     let mut d = running();
-    d.apply(&Event::Fault(Fault::NonFinite {
-        net: Net::Plain,
-        step: 481,
-        loss: f64::NAN,
-        weights_overflowed: false,
-    }));
-    d.apply(&Event::State {
-        step: 480,
-        state: RunState::Faulted,
-    });
+    for e in &script::nan_fault(481, false) {
+        d.apply(e);
+    }
     let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
     assert!(screen.contains("resdash FAULT"), "{screen}");
     assert!(
@@ -520,16 +513,9 @@ fn a_tiny_learning_rate_and_a_blown_up_net_read_as_numbers_not_zeros_or_cut_digi
 #[test]
 fn a_fault_whose_weights_overflowed_points_to_r_not_space() {
     let mut d = running();
-    d.apply(&Event::Fault(Fault::NonFinite {
-        net: Net::Plain,
-        step: 481,
-        loss: f64::NAN,
-        weights_overflowed: true,
-    }));
-    d.apply(&Event::State {
-        step: 480,
-        state: RunState::Faulted,
-    });
+    for e in &script::nan_fault(481, true) {
+        d.apply(e);
+    }
     let screen = text(&draw(&d, &View::default(), Theme::default(), SMALL));
     let footer = screen.lines().last().unwrap().trim_end();
     assert!(

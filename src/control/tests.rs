@@ -197,19 +197,12 @@ fn once_the_trainer_has_stopped_keys_that_would_steer_it_say_so() {
 
 #[test]
 fn after_a_fault_that_overflowed_the_weights_space_and_n_decline_and_r_restarts() {
-    use crate::protocol::{Event, Fault, Net};
+    use crate::protocol::Event;
     let fault = |weights_overflowed| {
         let mut d = dashboard(20);
-        d.apply(&Event::Fault(Fault::NonFinite {
-            net: Net::Plain,
-            step: 11,
-            loss: f64::NAN,
-            weights_overflowed,
-        }));
-        d.apply(&Event::State {
-            step: 10,
-            state: RunState::Faulted,
-        });
+        for e in &script::nan_fault(11, weights_overflowed) {
+            d.apply(e);
+        }
         d
     };
     // One bad batch, finite weights: lower the learning rate and resume.

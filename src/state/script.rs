@@ -3,8 +3,8 @@
 //! Drives the reducer and UI tests and snapshot layouts; never used for a real run.
 
 use crate::protocol::{
-    BlockFlow, Change, EvalReport, Event, Hyper, HyperState, Net, ProbeReport, RunInfo, RunState,
-    Score, StepReport,
+    BlockFlow, Change, EvalReport, Event, Fault, Hyper, HyperState, Net, ProbeReport, RunInfo,
+    RunState, Score, StepReport,
 };
 
 /// `RunInfo` of the scripted run.
@@ -146,4 +146,21 @@ pub fn events(depth: usize, start: u64, steps: u64) -> Vec<Event> {
         }
     }
     events
+}
+
+/// What the trainer sends when the plain net's loss turns NaN at `step`: the fault, then the
+/// faulted state at the last good step.
+pub fn nan_fault(step: u64, weights_overflowed: bool) -> [Event; 2] {
+    [
+        Event::Fault(Fault::NonFinite {
+            net: Net::Plain,
+            step,
+            loss: f64::NAN,
+            weights_overflowed,
+        }),
+        Event::State {
+            step: step - 1,
+            state: RunState::Faulted,
+        },
+    ]
 }

@@ -75,16 +75,9 @@ fn a_new_depth_keeps_the_charts_clears_the_probes_and_adds_a_summary_row() {
 #[test]
 fn faults_are_shown_and_cleared_when_training_resumes() {
     let mut d = fed(&script::events(20, 0, 5));
-    d.apply(&Event::Fault(Fault::NonFinite {
-        net: Net::Plain,
-        step: 6,
-        loss: f64::NAN,
-        weights_overflowed: false,
-    }));
-    d.apply(&Event::State {
-        step: 5,
-        state: RunState::Faulted,
-    });
+    for e in &script::nan_fault(6, false) {
+        d.apply(e);
+    }
     assert!(d.fault.as_deref().unwrap().contains("plain net"));
     d.apply(&Event::Changed {
         step: 5,
